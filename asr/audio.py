@@ -1,0 +1,125 @@
+"""Reading audio. The only module that touches the audio backend (soundfile).
+
+Every reader returns mono float32 samples in [-1, 1] at the requested sample rate:
+multi-channel audio is mixed down by averaging the channels, integer PCM is scaled by soundfile,
+and any other sample rate is resampled with torchaudio's band-limited sinc resampler.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+from asr.errors import AsrError
+
+#: Refuse files that would decode to more than this many samples per channel (about 6.2 hours at 48 kHz);
+#: a lying header must not make us allocate gigabytes. Long recordings are transcribed in pieces.
+MAX_SAMPLES = 2**30
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header says, read without decoding the samples."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
+    """Read the header of an audio file (WAV, FLAC, OGG, SPHERE, ...) without decoding it."""
+    _check_exists(path)
+    try:
+        info = sf.info(os.fspath(path))
+    except Exception as error:  # soundfile raises several types for unreadable files
+        raise AsrError(f"not a readable audio file ({_short(error)})", path) from None
+    if info.samplerate <= 0 or info.channels <= 0:
+        raise AsrError("audio header declares no channels or a zero sample rate", path)
+    return AudioInfo(sample_rate=int(info.samplerate), channels=int(info.channels), frames=int(info.frames))
+
+
+def load_audio(path: str | os.PathLike[str], sample_rate: int) -> torch.Tensor:
+    """Read an audio file as mono float32 samples at ``sample_rate``.
+
+    Returns:
+        Tensor of shape ``(samples,)``.
+
+    Raises:
+        AsrError: the file is missing, not audio, empty, too long, or holds NaN/infinite samples.
+    """
+    info = audio_info(path)
+    if info.frames > MAX_SAMPLES:
+        raise AsrError(f"declares {info.frames} samples, more than the limit of {MAX_SAMPLES}", path)
+    try:
+        data, file_rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
+    except Exception as error:
+        raise AsrError(f"audio data could not be decoded ({_short(error)})", path) from None
+    return prepare_waveform(data, file_rate, sample_rate, source=path)
+
+
+def prepare_waveform(
+    samples: np.ndarray | torch.Tensor,
+    input_rate: int,
+    sample_rate: int,
+    source: str | os.PathLike[str] | None = None,
+) -> torch.Tensor:
+    """Turn raw samples into mono float32 at ``sample_rate``.
+
+    Args:
+        samples: ``(samples,)`` or ``(samples, channels)``; integer arrays are scaled to [-1, 1].
+        input_rate: sample rate of ``samples`` in Hz.
+        sample_rate: wanted sample rate in Hz.
+        source: named in error messages.
+
+    Returns:
+        Tensor of shape ``(samples,)``.
+    """
+    if isinstance(input_rate, bool) or not isinstance(input_rate, int | np.integer) or input_rate <= 0:
+        raise AsrError(f"sample rate must be a positive integer, got {input_rate!r}", source)
+    array = samples.detach().cpu().numpy() if isinstance(samples, torch.Tensor) else np.asarray(samples)
+    if array.dtype.kind in "iu":
+        info = np.iinfo(array.dtype)
+        array = (array.astype(np.float64) - (info.max + info.min + 1) / 2) / ((info.max - info.min + 1) / 2)
+    elif array.dtype.kind != "f":
+        raise AsrError(f"audio samples must be numbers, got dtype {array.dtype}", source)
+    if array.ndim == 2:
+        array = array.mean(axis=1)  # mix channels down to mono
+    elif array.ndim != 1:
+        raise AsrError(f"audio must be (samples,) or (samples, channels), got shape {array.shape}", source)
+    if array.size == 0:
+        raise AsrError("audio is empty (zero samples)", source)
+    if not np.isfinite(array).all():
+        raise AsrError("audio contains NaN or infinite samples", source)
+    waveform = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    if int(input_rate) != sample_rate:
+        divisor = math.gcd(int(input_rate), sample_rate)
+        waveform = AF.resample(waveform, int(input_rate) // divisor, sample_rate // divisor)
+    return waveform
+
+
+def write_audio(path: str | os.PathLike[str], waveform: torch.Tensor | np.ndarray, sample_rate: int) -> None:
+    """Write mono float samples ``(samples,)`` as 16-bit PCM WAV (or the format the extension names)."""
+    array = waveform.detach().cpu().numpy() if isinstance(waveform, torch.Tensor) else np.asarray(waveform)
+    sf.write(os.fspath(path), np.clip(array, -1.0, 1.0), sample_rate, subtype="PCM_16")
+
+
+def _check_exists(path: str | os.PathLike[str]) -> None:
+    if not os.path.exists(path):
+        raise AsrError("file not found", path)
+    if os.path.isdir(path):
+        raise AsrError("is a directory, not an audio file", path)
+
+
+def _short(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[-1] if text else type(error).__name__

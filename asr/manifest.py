@@ -1,0 +1,90 @@
+"""JSON Lines manifests: one utterance a line, ``{"audio": PATH, "text": STR, "duration": SECONDS, ...}``.
+
+Relative audio paths resolve against the manifest's own folder, so a manifest and its audio can move
+together. Extra keys (``id``, ``speaker``, ...) are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asr.errors import AsrError
+
+
+@dataclass
+class Utterance:
+    """One manifest line. ``audio`` is an absolute path once read."""
+
+    audio: str
+    text: str
+    duration: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return str(self.extra.get("id", Path(self.audio).stem))
+
+    @property
+    def speaker(self) -> str | None:
+        speaker = self.extra.get("speaker")
+        return None if speaker is None else str(speaker)
+
+
+def read_manifest(path: str | os.PathLike[str]) -> list[Utterance]:
+    """Read and validate a manifest; errors name the file and the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise AsrError("manifest not found", path)
+    base = path.resolve().parent
+    utterances = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            utterances.append(_parse_line(line, base, f"{path}:{number}"))
+    if not utterances:
+        raise AsrError("manifest has no utterances", path)
+    return utterances
+
+
+def _parse_line(line: str, base: Path, where: str) -> Utterance:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise AsrError(f"not valid JSON ({error.msg})", where) from None
+    if not isinstance(record, dict):
+        raise AsrError("each line must be a JSON object", where)
+    missing = [key for key in ("audio", "text", "duration") if key not in record]
+    if missing:
+        raise AsrError(f"missing key(s): {', '.join(missing)}", where)
+    audio, text, duration = record.pop("audio"), record.pop("text"), record.pop("duration")
+    if not isinstance(audio, str) or not audio:
+        raise AsrError("'audio' must be a non-empty string path", where)
+    if not isinstance(text, str):
+        raise AsrError("'text' must be a string", where)
+    if isinstance(duration, bool) or not isinstance(duration, int | float) or not duration > 0:
+        raise AsrError(f"'duration' must be a positive number of seconds, got {duration!r}", where)
+    return Utterance(audio=str(base / audio), text=text, duration=float(duration), extra=record)
+
+
+def write_manifest(path: str | os.PathLike[str], utterances: Iterable[Utterance]) -> None:
+    """Write a manifest, storing audio paths relative to its folder where they lie below it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    base = path.resolve().parent
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for utt in utterances:
+            audio = Path(utt.audio).resolve()
+            try:
+                audio_str = str(audio.relative_to(base))
+            except ValueError:
+                audio_str = str(audio)
+            record = {"audio": audio_str, "text": utt.text, "duration": round(utt.duration, 4), **utt.extra}
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
