@@ -77,7 +77,7 @@ def load_examples(
     examples, skipped = [], []
     sample_rate = extractor.config.sample_rate
     with torch.inference_mode():
-        for utt in tqdm(utterances, desc=desc, unit="utt", leave=False, mininterval=1.0):
+        for utt in tqdm(utterances, desc=desc, unit="utt", leave=False, mininterval=1.0, disable=None):
             text = normalize_text(utt.text)
             try:
                 targets = vocab.encode(text)

@@ -67,7 +67,12 @@ def words_from_tokens(
     num_frames = log_probs.shape[0]
     # A token's posterior is its peak between its own frame and the next token's: beam search with a
     # lexicon may place a token on the first frame of its span rather than on its peak.
-    bounds = [*frames[1:], num_frames]
+    bounds, next_frame = [], num_frames
+    for token, frame in zip(reversed(tokens), reversed(frames), strict=True):
+        bounds.append(next_frame)
+        if token not in (separator, BLANK_INDEX):
+            next_frame = int(frame)
+    bounds.reverse()
     words: list[Word] = []
     current: list[tuple[int, int, float]] = []
 

@@ -1,0 +1,5 @@
+import sys
+
+from asr.cli import main
+
+sys.exit(main())

@@ -1,0 +1,83 @@
+"""Model files: one self-contained, atomically written package that loads without running code.
+
+A model file is a ``torch.save`` dictionary of tensors, strings, numbers, lists and dicts only, and is
+read back with ``torch.load(weights_only=True)``, whose restricted unpickler refuses anything else,
+so a shared model file cannot execute code on the user's machine.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from asr.errors import AsrError
+
+FORMAT_NAME = "asr-model"
+#: Bumped whenever the layout of the file changes; loading refuses versions it does not know.
+FORMAT_VERSION = 1
+
+
+def atomic_save(obj: Any, path: str | os.PathLike[str]) -> None:
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
+
+    A crash at any moment leaves either the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def safe_load(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a file written by :func:`atomic_save` with the restricted (weights-only) unpickler."""
+    if not os.path.isfile(path):
+        raise AsrError("model file not found", path)
+    try:
+        obj = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
+        raise AsrError(f"refused to load: the file holds something other than plain data ({first})",
+                       path) from None
+    except Exception as error:  # zip, EOF, magic-number errors: the file is not a torch file
+        raise AsrError(f"not a model file ({type(error).__name__}: {str(error)[:120]})", path) from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT_NAME:
+        raise AsrError("not a model file of this toolkit", path)
+    version = obj.get("format_version")
+    if version != FORMAT_VERSION:
+        raise AsrError(f"model format version {version!r} is not supported (this toolkit reads "
+                       f"version {FORMAT_VERSION})", path)
+    return obj
+
+
+def model_package(
+    feature_config: Any,
+    model_config: Any,
+    vocabulary: list[str],
+    state_dict: dict[str, torch.Tensor],
+    metadata: dict[str, Any],
+) -> dict[str, Any]:
+    """The dictionary stored in a model file (the configs are dataclasses)."""
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "feature_config": asdict(feature_config),
+        "model_config": asdict(model_config),
+        "vocabulary": list(vocabulary),
+        "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
+        "metadata": metadata,
+    }

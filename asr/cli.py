@@ -1,0 +1,186 @@
+"""Command line: ``asr train | evaluate | transcribe | build-lm`` and the ``transcribe`` shortcut.
+
+The only module that parses arguments. User errors print one line on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from asr.errors import AsrError
+
+log = logging.getLogger("asr")
+
+
+def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("decoding (greedy unless --beam, --lm or --lexicon is given)")
+    group.add_argument("--beam", type=int, default=None, metavar="N",
+                       help="beam search with N hypotheses (default 16 when --lm or --lexicon is given)")
+    group.add_argument("--lm", metavar="ARPA", help="word n-gram language model in ARPA format")
+    group.add_argument("--lexicon", metavar="FILE",
+                       help="allowed words, one per line (default with --lm: the LM's vocabulary)")
+    group.add_argument("--lm-weight", type=float, default=1.0, help="language model weight (default 1.0)")
+    group.add_argument("--word-score", type=float, default=0.0, help="word insertion bonus (default 0.0)")
+
+
+def _apply_decoding_options(recognizer, args: argparse.Namespace) -> None:  # noqa: ANN001
+    from asr.decode import BeamSearchConfig
+
+    if args.beam is None and args.lm is None and args.lexicon is None:
+        return
+    config = BeamSearchConfig(beam_size=args.beam or 16, lm_weight=args.lm_weight, word_score=args.word_score)
+    recognizer.use_beam_search(config, lexicon=args.lexicon, lm=args.lm)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asr", description="Speech recognition: train, evaluate, transcribe.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a model on a manifest",
+                           description="Train a BiRNN + CTC model. Writes model.pt (best), last.pt, "
+                                       "train_state.pt, metrics.jsonl and config.json to --exp-dir.")
+    train.add_argument("--train-manifest", required=True, help="JSON Lines manifest of training utterances")
+    train.add_argument("--valid-manifest", help="manifest for validation WER/CER after each epoch")
+    train.add_argument("--exp-dir", required=True, help="experiment folder for models and logs")
+    train.add_argument("--config", help="TOML config with [features], [model], [spec_augment], [train] tables")
+    train.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
+                       help="override one config value, e.g. --set train.epochs=5 (repeatable)")
+    train.add_argument("--no-resume", action="store_true",
+                       help="start afresh even if --exp-dir holds an interrupted run")
+
+    evaluate = sub.add_parser("evaluate", help="score a model on a manifest",
+                              description="Transcribe a manifest and print WER and CER.")
+    evaluate.add_argument("--model", required=True, help="model file (model.pt)")
+    evaluate.add_argument("--manifest", required=True, help="JSON Lines manifest with reference texts")
+    evaluate.add_argument("--output", help="write per-utterance results (JSON Lines) here")
+    _add_decoding_options(evaluate)
+
+    transcribe = sub.add_parser("transcribe", help="transcribe audio files",
+                                description="Print FILE<TAB>TRANSCRIPT per file, in order.")
+    _add_transcribe_arguments(transcribe)
+
+    build_lm = sub.add_parser("build-lm", help="build an ARPA n-gram LM from text",
+                              description="Estimate an interpolated Kneser-Ney word n-gram model.")
+    build_lm.add_argument("--text", required=True, help="text file, one sentence per line")
+    build_lm.add_argument("--output", required=True, help="ARPA file to write")
+    build_lm.add_argument("--order", type=int, default=2, help="n-gram order (default 2)")
+    build_lm.add_argument("--discount", type=float, default=0.7, help="absolute discount in (0, 1)")
+    return parser
+
+
+def _add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model file (model.pt)")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG, ...)")
+    parser.add_argument("--format", choices=["text", "json"], default="text",
+                        help="text: FILE<TAB>TRANSCRIPT; json: one object per line with words and times")
+    parser.add_argument("--batch-size", type=int, default=16, help="files decoded together (default 16)")
+    _add_decoding_options(parser)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from asr.config import load_config
+    from asr.manifest import read_manifest
+    from asr.train import train
+
+    config = load_config(args.config, args.set)
+    train_utts = read_manifest(args.train_manifest)
+    valid_utts = read_manifest(args.valid_manifest) if args.valid_manifest else None
+    result = train(config, train_utts, valid_utts, args.exp_dir, resume=not args.no_resume)
+    print(f"best model: {result.best_model}")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from asr.evaluate import evaluate
+    from asr.manifest import read_manifest
+    from asr.recognizer import load_model
+
+    recognizer = load_model(args.model)
+    _apply_decoding_options(recognizer, args)
+    result = evaluate(recognizer, read_manifest(args.manifest), args.output)
+    print(result.score.summary())
+    for utt_id, reason in result.failed:
+        print(f"failed: {utt_id}: {reason}", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
+def run_transcribe(args: argparse.Namespace) -> int:
+    from asr.recognizer import load_model
+
+    recognizer = load_model(args.model)
+    _apply_decoding_options(recognizer, args)
+    status = 0
+    # Load in groups so that one bad file is reported while the rest are still transcribed.
+    for start in range(0, len(args.files), max(args.batch_size, 1)):
+        names = args.files[start : start + args.batch_size]
+        loaded = []
+        for name in names:
+            try:
+                loaded.append(recognizer.load(name))
+            except AsrError as error:
+                loaded.append(error)
+        good = [w for w in loaded if not isinstance(w, AsrError)]
+        results = iter(recognizer.transcribe_waveforms(good, args.batch_size))
+        for name, item in zip(names, loaded, strict=True):
+            if isinstance(item, AsrError):
+                print(f"transcribe: {item}", file=sys.stderr)
+                status = 1
+                continue
+            result = next(results)
+            if args.format == "json":
+                print(json.dumps({"file": name, **result.to_dict()}, ensure_ascii=False))
+            else:
+                print(f"{name}\t{result.text}")
+            sys.stdout.flush()
+    return status
+
+
+def run_build_lm(args: argparse.Namespace) -> int:
+    from asr.lm import build_arpa, write_arpa
+    from asr.text import normalize_text
+
+    path = Path(args.text)
+    if not path.is_file():
+        raise AsrError("text file not found", path)
+    sentences = [normalize_text(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    model = build_arpa([s for s in sentences if s], order=args.order, discount=args.discount)
+    write_arpa(model, args.output)
+    print(f"wrote {args.output}: order {model.order}, {len(model.vocabulary)} words")
+    return 0
+
+
+_COMMANDS = {"train": run_train, "evaluate": run_evaluate, "transcribe": run_transcribe,
+             "build-lm": run_build_lm}
+
+
+def _run(function, args: argparse.Namespace, prog: str) -> int:  # noqa: ANN001
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        return function(args)
+    except AsrError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return _run(_COMMANDS[args.command], args, "asr")
+
+
+def transcribe_main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="transcribe", description="Transcribe audio files with a trained model. "
+                                     "Prints FILE<TAB>TRANSCRIPT per file, in order.")
+    _add_transcribe_arguments(parser)
+    return _run(run_transcribe, parser.parse_args(argv), "transcribe")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Evaluation: transcribe a manifest, score it, write per-utterance results."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tqdm import tqdm
+
+from asr.errors import AsrError
+from asr.manifest import Utterance
+from asr.recognizer import Recognizer
+from asr.scoring import Score, score, write_per_utterance
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Evaluation:
+    score: Score
+    ids: list[str]
+    references: list[str]
+    hypotheses: list[str]
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def evaluate(
+    recognizer: Recognizer,
+    utterances: Sequence[Utterance],
+    output: str | os.PathLike[str] | None = None,
+    batch_size: int = 16,
+) -> Evaluation:
+    """Transcribe every utterance and score against its text.
+
+    Unreadable audio is reported (in ``failed`` and the log) and left out of the score.
+    ``output``, when given, receives one JSON line per utterance (see :func:`write_per_utterance`).
+    """
+    ids, refs, hyps, failed = [], [], [], []
+    for start in tqdm(range(0, len(utterances), batch_size), desc="decoding", unit="batch", disable=None,
+                      leave=False):
+        chunk, waveforms = [], []
+        for utt in utterances[start : start + batch_size]:
+            try:
+                waveforms.append(recognizer.load(utt.audio))
+                chunk.append(utt)
+            except AsrError as error:
+                failed.append((utt.id, str(error)))
+                log.warning("skipped %s", error)
+        for utt, result in zip(chunk, recognizer.transcribe_waveforms(waveforms, batch_size), strict=True):
+            ids.append(utt.id)
+            refs.append(utt.text)
+            hyps.append(result.text)
+    if not ids:
+        raise AsrError("no utterance could be decoded")
+    if output is not None:
+        write_per_utterance(output, ids, refs, hyps)
+    return Evaluation(score(refs, hyps), ids, refs, hyps, failed)

@@ -1,0 +1,138 @@
+"""Inference: a trained model with its features and vocabulary, turning audio into transcripts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from asr.audio import load_audio, prepare_waveform
+from asr.checkpoint import model_package, safe_load
+from asr.decode import BeamSearchConfig, BeamSearchDecoder, GreedyDecoder, Transcript
+from asr.errors import AsrError
+from asr.features import FeatureConfig, FeatureExtractor
+from asr.model import AcousticModel, ModelConfig
+from asr.text import Vocabulary
+
+AudioInput = str | os.PathLike[str] | np.ndarray | torch.Tensor
+
+
+class Recognizer:
+    """Features + acoustic model + decoder.
+
+    >>> model = asr.load_model("exp/model.pt")            # doctest: +SKIP
+    >>> model.transcribe("hello.wav").text                 # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        extractor: FeatureExtractor,
+        network: AcousticModel,
+        vocab: Vocabulary,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.extractor = extractor.eval()
+        self.network = network.eval()
+        self.vocab = vocab
+        self.metadata = metadata or {}
+        self.decoder: GreedyDecoder | BeamSearchDecoder = GreedyDecoder(vocab, self.frame_seconds)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.extractor.config.sample_rate
+
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds per output frame (feature hop times subsampling)."""
+        return self.extractor.config.frame_seconds * self.network.config.subsampling
+
+    def use_beam_search(
+        self,
+        config: BeamSearchConfig | None = None,
+        lexicon: str | os.PathLike[str] | Sequence[str] | None = None,
+        lm: str | os.PathLike[str] | None = None,
+    ) -> Recognizer:
+        """Switch to beam search (optionally with a lexicon and an ARPA LM); returns ``self``."""
+        self.decoder = BeamSearchDecoder(self.vocab, self.frame_seconds, config, lexicon, lm)
+        return self
+
+    def use_greedy(self) -> Recognizer:
+        self.decoder = GreedyDecoder(self.vocab, self.frame_seconds)
+        return self
+
+    def load(self, audio: AudioInput, sample_rate: int | None = None) -> torch.Tensor:
+        """A path, or samples with their ``sample_rate``, as mono ``(samples,)`` at the model's rate."""
+        if isinstance(audio, str | os.PathLike):
+            return load_audio(audio, self.sample_rate)
+        if sample_rate is None:
+            raise AsrError("a sample_rate is needed with raw audio samples")
+        return prepare_waveform(audio, sample_rate, self.sample_rate)
+
+    @torch.inference_mode()
+    def log_probs(self, waveforms: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mono waveforms -> ``(batch, frames', vocab)`` log-probabilities and ``(batch,)`` lengths."""
+        features = [self.extractor(w) for w in waveforms]
+        lengths = torch.tensor([f.shape[0] for f in features])
+        padded = torch.nn.utils.rnn.pad_sequence(features, batch_first=True)
+        return self.network(padded, lengths)
+
+    def transcribe(
+        self, audio: AudioInput | Sequence[AudioInput], sample_rate: int | None = None, batch_size: int = 16
+    ) -> Transcript | list[Transcript]:
+        """Transcribe one input (path, numpy array or tensor) or a list of them.
+
+        Lists are decoded in batches of similar length; results come back in input order.
+        """
+        if isinstance(audio, list | tuple):
+            waveforms = [self.load(a, sample_rate) for a in audio]
+            return self.transcribe_waveforms(waveforms, batch_size)
+        return self.transcribe_waveforms([self.load(audio, sample_rate)], batch_size)[0]
+
+    def transcribe_waveforms(self, waveforms: Sequence[torch.Tensor], batch_size: int = 16) -> list[Transcript]:
+        """Mono waveforms at the model's rate -> transcripts, batched by length."""
+        order = sorted(range(len(waveforms)), key=lambda i: waveforms[i].numel())
+        results: list[Transcript | None] = [None] * len(waveforms)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            log_probs, lengths = self.log_probs([waveforms[i] for i in chunk])
+            for i, transcript in zip(chunk, self.decoder(log_probs, lengths), strict=True):
+                results[i] = transcript
+        return [r for r in results if r is not None]
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the model file (see :mod:`asr.checkpoint`)."""
+        from asr.checkpoint import atomic_save
+
+        atomic_save(self.package(), path)
+
+    def package(self) -> dict[str, Any]:
+        state = {f"network.{k}": v for k, v in self.network.state_dict().items()}
+        state["features.mean"] = self.extractor.mean
+        state["features.std"] = self.extractor.std
+        return model_package(self.extractor.config, self.network.config, self.vocab.tokens, state,
+                             self.metadata)
+
+
+def recognizer_from_package(package: dict[str, Any], source: str | os.PathLike[str] | None = None) -> Recognizer:
+    """Rebuild a :class:`Recognizer` from the dictionary of a model file."""
+    try:
+        feature_config = FeatureConfig(**package["feature_config"])
+        model_config = ModelConfig(**package["model_config"])
+        vocab = Vocabulary(package["vocabulary"])
+        state = package["state_dict"]
+        extractor = FeatureExtractor(feature_config)
+        extractor.set_statistics(state["features.mean"], state["features.std"])
+        network = AcousticModel(feature_config.dim, len(vocab), model_config)
+        network.load_state_dict({k[len("network."):]: v for k, v in state.items() if k.startswith("network.")})
+    except (KeyError, TypeError, RuntimeError) as error:
+        raise AsrError(f"model file is inconsistent ({type(error).__name__}: {str(error)[:200]})", source) from None
+    return Recognizer(extractor, network, vocab, package.get("metadata", {}))
+
+
+def load_model(path: str | os.PathLike[str]) -> Recognizer:
+    """Load a model file written by training; everything is rebuilt from the file alone."""
+    return recognizer_from_package(safe_load(path), Path(path))

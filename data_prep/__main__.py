@@ -1,0 +1,52 @@
+"""``python -m data_prep CORPUS CORPUS_DIR OUTPUT_DIR``: write JSON Lines manifests for a corpus."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from asr.errors import AsrError
+from data_prep.commonvoice import prepare_commonvoice
+from data_prep.fsdd import prepare_fsdd
+from data_prep.generic import prepare_folder, prepare_table
+from data_prep.librispeech import prepare_librispeech
+from data_prep.ljspeech import prepare_ljspeech
+from data_prep.timit import prepare_timit
+from data_prep.yesno import prepare_yesno
+
+CONVERTERS = {
+    "librispeech": (prepare_librispeech, "LibriSpeech: SPLIT/SPEAKER/CHAPTER/*.trans.txt + .flac"),
+    "commonvoice": (prepare_commonvoice, "Common Voice: train/dev/test/validated.tsv + clips/"),
+    "ljspeech": (prepare_ljspeech, "LJSpeech: metadata.csv + wavs/"),
+    "timit": (prepare_timit, "TIMIT-style: SPLIT/DIALECT/SPEAKER/*.WAV (SPHERE) + .TXT/.WRD"),
+    "fsdd": (prepare_fsdd, "Free Spoken Digit Dataset: recordings/DIGIT_SPEAKER_INDEX.wav"),
+    "yesno": (prepare_yesno, "yes/no: 0_1_1_0_0_1_1_0.wav"),
+    "folder": (prepare_folder, "any folder of audio with a same-named .txt beside each file"),
+    "table": (prepare_table, "a CSV/TSV file with 'path' and 'text' columns (CORPUS_DIR is the table)"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m data_prep",
+        description="Convert a corpus to JSON Lines manifests (one per split) plus skipped.tsv.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="corpora:\n" + "\n".join(f"  {name:12s} {doc}" for name, (_, doc) in CONVERTERS.items()),
+    )
+    parser.add_argument("corpus", choices=sorted(CONVERTERS), help="corpus layout")
+    parser.add_argument("corpus_dir", help="corpus root folder (for 'table': the CSV/TSV file)")
+    parser.add_argument("output_dir", help="folder for SPLIT.jsonl manifests and skipped.tsv")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        CONVERTERS[args.corpus][0](args.corpus_dir, args.output_dir)
+    except AsrError as error:
+        print(f"data_prep: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
