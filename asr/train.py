@@ -105,9 +105,12 @@ def train(
     resume: bool = True,
     dist: Distributed | None = None,
     progress: bool = True,
+    stop_after_steps: int | None = None,
 ) -> TrainResult:
     """Train a model; with ``resume`` and a ``train_state.pt`` in ``exp_dir``, continue from it.
 
+    ``stop_after_steps`` ends the run early (after writing the resume state) once that many optimizer
+    steps have been taken in total: a time-boxed run that a later call resumes.
     Returns the path of the best model and the per-epoch history.
     """
     dist = dist or Distributed()
@@ -236,6 +239,12 @@ def train(
                                      "lr": scheduler.get_last_lr()[0]})
             if cfg.save_every_steps and step % cfg.save_every_steps == 0:
                 save_state()
+            if stop_after_steps is not None and step >= stop_after_steps:
+                save_state()
+                bar.close()
+                if metrics is not None:
+                    metrics.close()
+                return TrainResult(exp_dir / BEST_FILE, history, skipped_batches, skipped)
         bar.close()
         row = {"epoch": epoch + 1, "step": step,
                "train_loss": total_loss / max(total_utts, 1),

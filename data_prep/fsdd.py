@@ -29,3 +29,8 @@ def prepare_fsdd(corpus_dir: str | os.PathLike[str], output_dir: str | os.PathLi
         report.add(split, path, DIGIT_WORDS[int(digit)], id=path.stem, speaker=speaker)
     report.write(output_dir)
     return report
+
+
+def is_test_index(utt_id: str) -> bool:
+    """FSDD's own convention: recordings 0..4 of each digit and speaker are test material."""
+    return int(utt_id.rsplit("_", 1)[1]) < 5

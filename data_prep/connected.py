@@ -1,0 +1,100 @@
+"""Connected-word utterances built from isolated-word recordings (the classic trick for digit strings).
+
+Recordings of one speaker are joined with short silent gaps; each word may be speed-perturbed, the
+whole utterance gets a random gain and, optionally, background noise. The result is written as WAV
+files plus a manifest, so training and evaluation read them like any other corpus.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from asr.audio import load_audio, write_audio
+from asr.augment import add_noise, apply_gain, normalise_peak, speed_perturb
+from asr.manifest import Utterance, write_manifest
+
+
+@dataclass
+class ConnectedConfig:
+    """How connected utterances are made."""
+
+    min_words: int = 2  # words per utterance, inclusive range
+    max_words: int = 6
+    gap_seconds: tuple[float, float] = (0.05, 0.30)  # silence between words, uniform range
+    edge_seconds: tuple[float, float] = (0.05, 0.25)  # silence before the first and after the last word
+    speeds: tuple[float, ...] = (1.0,)  # speed factors drawn per word (e.g. 0.9, 1.0, 1.1)
+    gain_db: tuple[float, float] = (0.0, 0.0)  # gain range applied to the whole utterance
+    snr_db: tuple[float, float] | None = None  # white-noise SNR range; None adds no noise
+
+
+def trim_silence(waveform: torch.Tensor, sample_rate: int, threshold_db: float = -35.0) -> torch.Tensor:
+    """Cut leading and trailing samples quieter than ``threshold_db`` below the peak (10 ms frames)."""
+    frame = max(1, sample_rate // 100)
+    usable = waveform[: waveform.numel() // frame * frame]
+    if usable.numel() == 0:
+        return waveform
+    energy = usable.reshape(-1, frame).pow(2).mean(1)
+    loud = (energy > energy.max() * 10 ** (threshold_db / 10)).nonzero().squeeze(1)
+    if loud.numel() == 0:
+        return waveform
+    return waveform[int(loud[0]) * frame : (int(loud[-1]) + 1) * frame]
+
+
+def make_connected(
+    recordings: Sequence[Utterance],
+    count: int,
+    output_dir: str | os.PathLike[str],
+    sample_rate: int,
+    config: ConnectedConfig,
+    seed: int,
+    prefix: str = "conn",
+) -> list[Utterance]:
+    """Write ``count`` connected utterances, each from one speaker's isolated-word ``recordings``.
+
+    Returns the new utterances (also written as ``output_dir/manifest.jsonl``).
+    """
+    rng = random.Random(seed)
+    generator = torch.Generator().manual_seed(seed)
+    by_speaker: dict[str, list[Utterance]] = defaultdict(list)
+    for utt in recordings:
+        by_speaker[utt.speaker or "unknown"].append(utt)
+    speakers = sorted(by_speaker)
+    cache: dict[str, torch.Tensor] = {}
+
+    def word_audio(utt: Utterance) -> torch.Tensor:
+        if utt.audio not in cache:
+            cache[utt.audio] = trim_silence(load_audio(utt.audio, sample_rate), sample_rate)
+        return cache[utt.audio]
+
+    def silence(bounds: tuple[float, float]) -> torch.Tensor:
+        return torch.zeros(int(rng.uniform(*bounds) * sample_rate))
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    made = []
+    for index in range(count):
+        speaker = speakers[index % len(speakers)]
+        words = [rng.choice(by_speaker[speaker]) for _ in range(rng.randint(config.min_words, config.max_words))]
+        pieces = [silence(config.edge_seconds)]
+        for position, utt in enumerate(words):
+            if position:
+                pieces.append(silence(config.gap_seconds))
+            pieces.append(speed_perturb(word_audio(utt), rng.choice(config.speeds), sample_rate))
+        pieces.append(silence(config.edge_seconds))
+        waveform = normalise_peak(torch.cat(pieces), rng.uniform(0.3, 0.95))
+        waveform = apply_gain(waveform, rng.uniform(*config.gain_db))
+        if config.snr_db is not None:
+            waveform = add_noise(waveform, rng.uniform(*config.snr_db), generator)
+        path = output_dir / f"{prefix}_{index:05d}.wav"
+        write_audio(path, waveform, sample_rate)
+        made.append(Utterance(str(path), " ".join(u.text for u in words), waveform.numel() / sample_rate,
+                              {"id": path.stem, "speaker": speaker}))
+    write_manifest(output_dir / "manifest.jsonl", made)
+    return made

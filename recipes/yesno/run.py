@@ -1,0 +1,61 @@
+"""yes/no: Kaldi's customary split (first 31 files train, last 29 test), train, decode, score.
+
+    python recipes/yesno/run.py --data-dir ../shared/data/yesno --exp-dir exp/yesno
+
+The last 4 training files are held back for model selection, so the test files are never looked at
+before the final scoring. Writes EXP/model.pt and EXP/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from asr.config import load_config
+from asr.recognizer import load_model
+from asr.report import evaluate_variants, markdown_table, percent, provenance
+from asr.train import train
+from data_prep.yesno import prepare_yesno
+
+HERE = Path(__file__).resolve().parent
+LEXICON = ["no", "yes"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", required=True, help="yes/no folder of WAV files")
+    parser.add_argument("--exp-dir", required=True, help="output folder")
+    parser.add_argument("--config", default=str(HERE / "config.toml"), help="experiment config (TOML)")
+    parser.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE", help="config override")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    exp = Path(args.exp_dir)
+    started = time.time()
+
+    report = prepare_yesno(args.data_dir, exp / "data")
+    train_all, test = report.splits["train"], report.splits["test"]
+    train_set, valid_set = train_all[:-4], train_all[-4:]
+
+    result = train(load_config(args.config, args.set), train_set, valid_set, exp, resume=True)
+    recognizer = load_model(result.best_model)
+    variants = [("greedy", lambda r: r.use_greedy()),
+                ("beam+lexicon", lambda r: r.use_beam_search(lexicon=LEXICON))]
+    scores = evaluate_variants(recognizer, test, variants, exp, "test")
+
+    rows = [["test (29 files, 232 words)", name, percent(e.score.wer),
+             f"{e.score.words.errors}/{e.score.words.reference_length}", percent(e.score.cer)]
+            for name, e in scores.items()]
+    command = " ".join(["python", "recipes/yesno/run.py", *sys.argv[1:]])
+    text = (f"# yes/no\n\n{provenance()}; {(time.time() - started) / 60:.1f} minutes on this machine.\n\n"
+            f"Command: `{command}`\n\n"
+            + markdown_table(["test set", "decoder", "WER", "word errors", "CER"], rows))
+    (exp / "results.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

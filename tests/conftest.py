@@ -1,0 +1,66 @@
+"""Shared fixtures: paths to the real recordings in ../shared/data and one small trained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from asr.audio import audio_info
+from asr.config import load_config
+from asr.manifest import Utterance
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.fail(f"test data missing: {path} (the tests read ../shared/data beside the repository)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fsdd_dir() -> Path:
+    return _require(SHARED_DATA / "fsdd" / "recordings")
+
+
+@pytest.fixture(scope="session")
+def yesno_dir() -> Path:
+    return _require(SHARED_DATA / "yesno")
+
+
+def digit_utterance(folder: Path, digit: int, speaker: str, index: int) -> Utterance:
+    path = folder / f"{digit}_{speaker}_{index}.wav"
+    return Utterance(str(path), DIGITS[digit], audio_info(path).duration, {"id": path.stem, "speaker": speaker})
+
+
+@pytest.fixture(scope="session")
+def ten_digits(fsdd_dir: Path) -> list[Utterance]:
+    """One recording of each digit by one speaker: the handful a model must be able to overfit."""
+    return [digit_utterance(fsdd_dir, d, "jackson", 7) for d in range(10)]
+
+
+def tiny_config(**train_overrides: object):
+    """A small, fast configuration for tests: no augmentation, no dropout."""
+    overrides = [
+        "features.sample_rate=8000", "features.n_mels=40", "features.f_max=4000.0",
+        "model.hidden_size=64", "model.num_layers=2", "model.subsampling=2", "model.dropout=0.0",
+        "train.spec_augment=false", "train.lr=5e-3", "train.warmup_steps=10", "train.max_batch=2",
+        "train.epochs=40", "train.save_every_steps=0", "train.threads=2",
+    ]
+    overrides += [f"train.{k}={v}" for k, v in train_overrides.items()]
+    return load_config(None, overrides)
+
+
+@pytest.fixture(scope="session")
+def trained_digits(tmp_path_factory: pytest.TempPathFactory, ten_digits: list[Utterance]):
+    """A model overfitted to ten digit recordings, with its training result."""
+    from asr.train import train
+
+    torch.manual_seed(0)
+    exp = tmp_path_factory.mktemp("digits_exp")
+    result = train(tiny_config(), ten_digits, ten_digits, exp, resume=False, progress=False)
+    return result

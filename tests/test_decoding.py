@@ -1,0 +1,90 @@
+"""Decoders on hand-built emission matrices with known answers."""
+
+from __future__ import annotations
+
+import torch
+
+from asr.decode import BeamSearchConfig, BeamSearchDecoder, GreedyDecoder
+from asr.lm import build_arpa, write_arpa
+from asr.text import Vocabulary
+
+VOCAB = Vocabulary.from_transcripts(["yes no cat cot"])
+
+
+def emissions(frames: list[str | dict[str, float]]) -> torch.Tensor:
+    """``(1, frames, vocab)`` log-probs: a char (``'_'`` blank, ``' '`` separator) or a {char: prob} dict per frame."""
+    probs = torch.full((len(frames), len(VOCAB)), 1e-4)
+    for t, frame in enumerate(frames):
+        spec = frame if isinstance(frame, dict) else {frame: 1.0}
+        for char, p in spec.items():
+            probs[t, _index(char)] = p
+    probs = probs / probs.sum(-1, keepdim=True)
+    return probs.log().unsqueeze(0)
+
+
+def _index(char: str) -> int:
+    return 0 if char == "_" else VOCAB.tokens.index("|" if char == " " else char)
+
+
+def test_greedy_collapses_repeats_and_removes_blanks():
+    lp = emissions(list("yy_ees__ _nn_o_"))
+    result = GreedyDecoder(VOCAB, 0.04)(lp, torch.tensor([lp.shape[1]]))[0]
+    assert result.text == "yes no"
+    assert [w.word for w in result.words] == ["yes", "no"]
+    # "y" at frame 0, "s" at frame 5 -> yes spans [0, 6) frames; "n" at 10, "o" at 13 -> no spans [10, 14)
+    assert (result.words[0].start, result.words[0].end) == (0.0, 6 * 0.04)
+    assert abs(result.words[1].start - 10 * 0.04) < 1e-9 and abs(result.words[1].end - 14 * 0.04) < 1e-9
+    assert all(0.99 < w.confidence <= 1.0 for w in result.words)
+
+
+def test_greedy_keeps_double_letters_split_by_blank():
+    lp = emissions(list("c_oo_o_t"))
+    assert GreedyDecoder(VOCAB, 0.01)(lp, torch.tensor([8]))[0].text == "coot"
+
+
+def test_greedy_respects_lengths_in_a_batch():
+    a, b = emissions(list("no__")), emissions(list("yes_"))
+    batch = torch.cat([a, b])
+    results = GreedyDecoder(VOCAB, 0.01)(batch, torch.tensor([4, 2]))
+    assert [r.text for r in results] == ["no", "ye"]
+
+
+def test_beam_without_lexicon_matches_greedy_on_peaky_emissions():
+    lp = emissions(list("yy_ees__ _nn_o_"))
+    beam = BeamSearchDecoder(VOCAB, 0.04, BeamSearchConfig(beam_size=8))(lp, torch.tensor([lp.shape[1]]))[0]
+    assert beam.text == "yes no"
+    assert [round(w.start, 6) for w in beam.words] == [0.0, round(10 * 0.04, 6)]
+
+
+def test_lexicon_fixes_a_misspelling():
+    # greedy reads "cet"; "e" barely beats "a", and only "cat" / "cot" are words
+    lp = emissions(["c", "_", {"e": 0.5, "a": 0.4, "o": 0.1}, "_", "t"])
+    lengths = torch.tensor([5])
+    assert GreedyDecoder(VOCAB, 0.01)(lp, lengths)[0].text == "cet"
+    lexicon_beam = BeamSearchDecoder(VOCAB, 0.01, BeamSearchConfig(beam_size=8), lexicon=["cat", "cot"])
+    assert lexicon_beam(lp, lengths)[0].text == "cat"
+
+
+def test_language_model_overrides_weak_acoustic_evidence(tmp_path):
+    # acoustically "cot" is slightly more likely than "cat" ...
+    lp = emissions(["c", {"o": 0.55, "a": 0.45}, "t"])
+    lengths = torch.tensor([3])
+    config = BeamSearchConfig(beam_size=8, lm_weight=2.0)
+    assert BeamSearchDecoder(VOCAB, 0.01, config, lexicon=["cat", "cot"])(lp, lengths)[0].text == "cot"
+    # ... but an LM that has seen "cat" far more often flips the decision
+    arpa = tmp_path / "lm.arpa"
+    write_arpa(build_arpa(["cat"] * 20 + ["cot"], order=2), arpa)
+    with_lm = BeamSearchDecoder(VOCAB, 0.01, config, lexicon=["cat", "cot"], lm=arpa)
+    assert with_lm(lp, lengths)[0].text == "cat"
+    # and the LM alone (its vocabulary becomes the lexicon) does the same
+    assert BeamSearchDecoder(VOCAB, 0.01, config, lm=arpa)(lp, lengths)[0].text == "cat"
+
+
+def test_word_score_trades_insertions():
+    # "no" then something that could be a second short word or noise
+    lp = emissions(["n", "o", " ", {"n": 0.4, "_": 0.6}, {"o": 0.4, "_": 0.6}])
+    lengths = torch.tensor([5])
+    stingy = BeamSearchDecoder(VOCAB, 0.01, BeamSearchConfig(beam_size=8, word_score=-5.0), lexicon=["no", "yes"])
+    generous = BeamSearchDecoder(VOCAB, 0.01, BeamSearchConfig(beam_size=8, word_score=5.0), lexicon=["no", "yes"])
+    assert stingy(lp, lengths)[0].text == "no"
+    assert generous(lp, lengths)[0].text == "no no"

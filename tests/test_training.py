@@ -1,0 +1,84 @@
+"""Training really learns, resumes to the same state, and the saved model equals the in-memory one."""
+
+from __future__ import annotations
+
+import shutil
+
+import torch
+
+from asr.checkpoint import safe_load
+from asr.recognizer import load_model
+from asr.scoring import score
+from asr.train import STATE_FILE, train
+from tests.conftest import tiny_config
+
+
+def test_overfits_ten_real_recordings_to_zero_wer(trained_digits, ten_digits):
+    history = trained_digits.history
+    assert history[-1]["train_loss"] < 0.2 * history[0]["train_loss"], "training loss must fall"
+    assert history[0]["valid_wer"] > 0.5, "an untrained model should not already be right"
+    model = load_model(trained_digits.best_model)
+    hyps = [r.text for r in model.transcribe([u.audio for u in ten_digits])]
+    assert score([u.text for u in ten_digits], hyps).wer == 0.0, hyps
+
+
+def test_saved_model_transcribes_like_in_memory(trained_digits, ten_digits, tmp_path):
+    model = load_model(trained_digits.best_model)
+    model.save(tmp_path / "copy.pt")
+    again = load_model(tmp_path / "copy.pt")
+    for utt in ten_digits[:4]:
+        a, b = model.transcribe(utt.audio), again.transcribe(utt.audio)
+        assert a.text == b.text
+        assert [w.to_dict() for w in a.words] == [w.to_dict() for w in b.words]
+        lp_a, _ = model.log_probs([model.load(utt.audio)])
+        lp_b, _ = again.log_probs([again.load(utt.audio)])
+        assert torch.equal(lp_a, lp_b)
+
+
+def test_model_file_carries_everything(trained_digits):
+    package = safe_load(trained_digits.best_model)
+    assert package["vocabulary"][0] == "<blank>"
+    assert package["feature_config"]["sample_rate"] == 8000
+    assert "features.mean" in package["state_dict"]
+    assert package["metadata"]["config"]["model"]["hidden_size"] == 64
+
+
+def test_resume_mid_training_reaches_identical_weights(tmp_path, ten_digits):
+    config = tiny_config(epochs=4, max_batch=3, save_every_steps=5)  # 4 batches per epoch: 16 steps
+    config.spec_augment.time_masks = 1
+    config.train.spec_augment = True  # exercise the random state too
+    config.model.dropout = 0.2
+    straight = train(config, ten_digits, None, tmp_path / "straight", resume=False, progress=False)
+    train(config, ten_digits, None, tmp_path / "interrupted", resume=False, progress=False, stop_after_steps=6)
+    state = safe_load(tmp_path / "interrupted" / STATE_FILE)
+    assert state["progress"]["step"] == 6 and state["progress"]["epoch"] == 1
+    resumed = train(config, ten_digits, None, tmp_path / "interrupted", resume=True, progress=False)
+    a = safe_load(straight.best_model)["state_dict"]
+    b = safe_load(resumed.best_model)["state_dict"]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert [round(h["train_loss"], 6) for h in straight.history[-2:]] == [
+        round(h["train_loss"], 6) for h in resumed.history[-2:]]
+
+
+def test_resume_refuses_a_different_config(tmp_path, ten_digits):
+    config = tiny_config(epochs=1)
+    train(config, ten_digits[:4], None, tmp_path, resume=False, progress=False, stop_after_steps=1)
+    other = tiny_config(epochs=2)
+    try:
+        train(other, ten_digits[:4], None, tmp_path, resume=True, progress=False)
+    except Exception as error:  # noqa: BLE001
+        assert "config differs" in str(error)
+    else:
+        raise AssertionError("resuming with another config must fail")
+    shutil.rmtree(tmp_path)
+
+
+def test_gru_and_rnn_train(tmp_path, ten_digits):
+    for kind in ("gru", "rnn"):
+        config = tiny_config(epochs=3)
+        config.model.rnn_type = kind
+        config.model.bidirectional = kind == "gru"
+        result = train(config, ten_digits, None, tmp_path / kind, resume=False, progress=False)
+        assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
