@@ -98,11 +98,12 @@ def load_examples(
     return examples, skipped
 
 
-def feature_statistics(examples: Sequence[Example], dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Global per-dimension mean and standard deviation of raw features, each ``(dim,)``."""
+def feature_statistics(examples: Sequence[Example], extractor: FeatureExtractor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Global per-dimension mean and standard deviation of (centred) raw features, each ``(dim,)``."""
+    dim = extractor.config.dim
     stats = RunningStatistics(dim)
     for example in examples:
-        stats.add(example.features)
+        stats.add(extractor.centre(example.features))
     return stats.result()
 
 

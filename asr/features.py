@@ -32,6 +32,7 @@ class FeatureConfig:
     hop_ms: float = 10.0  # frame shift
     f_min: float = 20.0  # lowest filterbank edge in Hz
     f_max: float | None = None  # highest edge; None means the Nyquist frequency
+    utterance_cmn: bool = False  # subtract each utterance's own mean first (removes channel/microphone colour)
 
     def __post_init__(self) -> None:
         if self.kind not in ("fbank", "mfcc"):
@@ -100,8 +101,15 @@ class FeatureExtractor(nn.Module):
         return self.normalise(self.raw(waveform))
 
     def normalise(self, features: torch.Tensor) -> torch.Tensor:
-        """``(..., frames, dim)`` -> same shape, zero mean and unit variance per dimension."""
-        return (features - self.mean) / self.std
+        """``(frames, dim)`` raw features -> zero mean and unit variance per dimension."""
+        return (self.centre(features) - self.mean) / self.std
+
+    def centre(self, features: torch.Tensor) -> torch.Tensor:
+        """Per-utterance mean subtraction when ``utterance_cmn`` is set; the global statistics are
+        computed on this output. ``(frames, dim)`` -> same shape (one utterance, no padding)."""
+        if self.config.utterance_cmn:
+            return features - features.mean(dim=-2, keepdim=True)
+        return features
 
     def num_frames(self, num_samples: int | torch.Tensor) -> int | torch.Tensor:
         """Frames produced for a waveform of ``num_samples`` (centred STFT)."""
@@ -145,6 +153,7 @@ class SpecAugmentConfig:
     time_masks: int = 2  # number of time masks
     time_width: int = 20  # widest time mask, in frames
     time_ratio: float = 0.2  # a time mask covers at most this fraction of the utterance
+    freq_warp: float = 0.0  # stretch the frequency axis by a random factor in [1 - w, 1 + w] (VTLP-like)
 
 
 class SpecAugment(nn.Module):
@@ -161,9 +170,27 @@ class SpecAugment(nn.Module):
         self.time_mask = T.TimeMasking(config.time_width, iid_masks=True, p=config.time_ratio)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if self.config.freq_warp > 0:
+            features = warp_frequency(features, self.config.freq_warp)
         spec = features.transpose(1, 2).unsqueeze(1)  # (batch, 1, dim, frames), torchaudio's layout
         for _ in range(self.config.freq_masks):
             spec = self.freq_mask(spec)
         for _ in range(self.config.time_masks):
             spec = self.time_mask(spec)
         return spec.squeeze(1).transpose(1, 2)
+
+
+def warp_frequency(features: torch.Tensor, max_warp: float) -> torch.Tensor:
+    """Stretch or squeeze the feature axis of each utterance by its own random factor.
+
+    ``(batch, frames, dim)`` -> same shape. A factor ``a`` reads bin ``f * a`` (linear interpolation),
+    which mimics a longer or shorter vocal tract: vocal tract length perturbation on features.
+    """
+    batch, _, dim = features.shape
+    factors = 1.0 + (torch.rand(batch, 1) * 2 - 1) * max_warp
+    position = (torch.arange(dim).float().unsqueeze(0) * factors).clamp(max=dim - 1)  # (batch, dim)
+    low = position.floor().long()
+    high = (low + 1).clamp(max=dim - 1)
+    weight = (position - low.float()).unsqueeze(1).to(features.dtype)  # (batch, 1, dim)
+    gather = lambda index: features.gather(2, index.unsqueeze(1).expand(-1, features.shape[1], -1))  # noqa: E731
+    return gather(low) * (1 - weight) + gather(high) * weight

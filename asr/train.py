@@ -143,7 +143,7 @@ def train(
     if state is not None:
         extractor.set_statistics(state["state_dict"]["features.mean"], state["state_dict"]["features.std"])
     else:
-        extractor.set_statistics(*feature_statistics(train_set, config.features.dim))
+        extractor.set_statistics(*feature_statistics(train_set, extractor))
 
     seed_everything(cfg.seed)
     network = AcousticModel(config.features.dim, len(vocab), config.model).to(device)

@@ -49,7 +49,7 @@ def tiny_config(**train_overrides: object):
         "features.sample_rate=8000", "features.n_mels=40", "features.f_max=4000.0",
         "model.hidden_size=64", "model.num_layers=2", "model.subsampling=2", "model.dropout=0.0",
         "train.spec_augment=false", "train.lr=5e-3", "train.warmup_steps=10", "train.max_batch=2",
-        "train.epochs=40", "train.save_every_steps=0", "train.threads=2",
+        "train.epochs=80", "train.save_every_steps=0", "train.threads=2",
     ]
     overrides += [f"train.{k}={v}" for k, v in train_overrides.items()]
     return load_config(None, overrides)

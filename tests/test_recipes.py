@@ -1,0 +1,80 @@
+"""Recipes end to end: LibriSpeech and Common Voice on tiny trees in their own layouts (a few steps), and the
+yes/no recipe for real."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import soundfile as sf
+
+from asr.recognizer import load_model
+from tests.conftest import DIGITS, REPO
+
+TINY = ["--set", "model.hidden_size=16", "--set", "model.num_layers=1", "--set", "train.epochs=1",
+        "--set", "features.n_mels=20", "--set", "train.threads=2"]
+
+
+def _copy(source: Path, target: Path, fmt: str | None = None, subtype: str | None = None) -> None:
+    data, rate = sf.read(source, dtype="float32")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(target, data, rate, format=fmt, subtype=subtype)
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(REPO / "recipes" / script), *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=600)
+
+
+def test_librispeech_recipe_on_a_tiny_tree(tmp_path, fsdd_dir):
+    root = tmp_path / "LibriSpeech"
+    for split, speaker, indices in (("train-clean-100", "19", range(5, 11)), ("dev-clean", "84", range(11, 13)),
+                                    ("test-clean", "61", range(13, 15))):
+        chapter = root / split / speaker / "100"
+        lines = []
+        for n, index in enumerate(indices):
+            utt = f"{speaker}-100-{n:04d}"
+            digit = index % 10
+            _copy(fsdd_dir / f"{digit}_jackson_{index}.wav", chapter / f"{utt}.flac")
+            lines.append(f"{utt} {DIGITS[digit].upper()}")
+        (chapter / f"{speaker}-100.trans.txt").write_text("\n".join(lines) + "\n")
+    exp = tmp_path / "exp"
+    process = _run("librispeech/run.py", "--corpus-dir", str(root), "--exp-dir", str(exp), *TINY)
+    assert process.returncode == 0, process.stderr[-2000:]
+    results = (exp / "results.md").read_text()
+    for decoder in ("| test-clean | greedy |", "| test-clean | beam |", "| test-clean | beam+LM |",
+                    "| dev-clean | greedy |"):
+        assert decoder in results
+    assert load_model(exp / "model.pt").sample_rate == 16000
+    missing = _run("librispeech/run.py", "--corpus-dir", str(root), "--exp-dir", str(exp), "--train", "train-other")
+    assert missing.returncode == 2 and "train-other" in missing.stderr
+
+
+def test_commonvoice_recipe_on_a_tiny_tree(tmp_path, fsdd_dir):
+    root = tmp_path / "cv" / "en"
+    header = "client_id\tpath\tsentence\n"
+    rows = {"train": range(5, 11), "dev": range(11, 13), "test": range(13, 15)}
+    for split, indices in rows.items():
+        lines = []
+        for index in indices:
+            digit = index % 10
+            name = f"{split}_{index}.mp3"
+            _copy(fsdd_dir / f"{digit}_nicolas_{index}.wav", root / "clips" / name, "MP3", "MPEG_LAYER_III")
+            lines.append(f"nicolas\t{name}\t{DIGITS[digit].capitalize()}.")
+        (root / f"{split}.tsv").write_text(header + "\n".join(lines) + "\n")
+    exp = tmp_path / "exp"
+    process = _run("commonvoice/run.py", "--corpus-dir", str(root), "--exp-dir", str(exp), *TINY)
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert "| test | beam+LM |" in (exp / "results.md").read_text()
+
+
+def test_yesno_recipe_reaches_zero_wer(tmp_path, yesno_dir):
+    exp = tmp_path / "yesno"
+    process = _run("yesno/run.py", "--data-dir", str(yesno_dir), "--exp-dir", str(exp))
+    assert process.returncode == 0, process.stderr[-2000:]
+    results = (exp / "results.md").read_text()
+    assert "| test (29 files, 232 words) | greedy | 0.00% | 0/232 |" in results, results
+    out = subprocess.run([sys.executable, "-m", "asr", "transcribe", "--model", str(exp / "model.pt"),
+                          str(yesno_dir / "0_1_0_1_1_1_0_0.wav")], capture_output=True, text=True)
+    assert out.stdout.strip().endswith("\tno yes no yes yes yes no no")
