@@ -76,8 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model file (model.pt)")
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG, ...)")
-    parser.add_argument("--format", choices=["text", "json"], default="text",
-                        help="text: FILE<TAB>TRANSCRIPT; json: one object per line with words and times")
+    parser.add_argument("--format", choices=["text", "json", "srt", "vtt"], default="text",
+                        help="text: FILE<TAB>TRANSCRIPT; json: one object per line with words and times; "
+                             "srt/vtt: subtitles (to --output-dir, or to stdout for a single file)")
+    parser.add_argument("--output-dir", help="with srt/vtt: write FILE_STEM.srt/.vtt here, one per input")
     parser.add_argument("--batch-size", type=int, default=16, help="files decoded together (default 16)")
     _add_decoding_options(parser)
 
@@ -90,9 +92,40 @@ def run_train(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     train_utts = read_manifest(args.train_manifest)
     valid_utts = read_manifest(args.valid_manifest) if args.valid_manifest else None
-    result = train(config, train_utts, valid_utts, args.exp_dir, resume=not args.no_resume)
-    print(f"best model: {result.best_model}")
+    dist = start_distributed(config)
+    try:
+        result = train(config, train_utts, valid_utts, args.exp_dir, resume=not args.no_resume, dist=dist)
+    finally:
+        if dist.world_size > 1:
+            import torch.distributed
+
+            torch.distributed.destroy_process_group()
+    if dist.is_main:
+        print(f"best model: {result.best_model}")
     return 0
+
+
+def start_distributed(config):  # noqa: ANN001, ANN201
+    """Join a torchrun job when started by torchrun (WORLD_SIZE > 1): NCCL on CUDA, gloo on CPU."""
+    import os
+
+    from asr.train import Distributed
+
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return Distributed()
+    import torch
+    import torch.distributed
+
+    use_cuda = config.train.device != "cpu" and torch.cuda.is_available()
+    if use_cuda:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        config.train.device = f"cuda:{local_rank}"
+    elif config.train.threads == 0:
+        config.train.threads = max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world_size)))
+    torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return Distributed(rank=torch.distributed.get_rank(), world_size=world_size)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -110,30 +143,47 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_transcribe(args: argparse.Namespace) -> int:
-    from asr.recognizer import load_model
+    import torch
 
+    from asr.audio import audio_info
+    from asr.decode import Transcript
+    from asr.recognizer import LONG_AUDIO_SECONDS, load_model
+    from asr.subtitles import to_srt, to_vtt
+
+    if args.format in ("srt", "vtt") and len(args.files) > 1 and not args.output_dir:
+        raise AsrError(f"--format {args.format} with several files needs --output-dir")
     recognizer = load_model(args.model)
     _apply_decoding_options(recognizer, args)
     status = 0
     # Load in groups so that one bad file is reported while the rest are still transcribed.
     for start in range(0, len(args.files), max(args.batch_size, 1)):
         names = args.files[start : start + args.batch_size]
-        loaded = []
+        loaded: list[torch.Tensor | AsrError | Transcript] = []
         for name in names:
             try:
-                loaded.append(recognizer.load(name))
+                if audio_info(name).duration > LONG_AUDIO_SECONDS:
+                    loaded.append(recognizer.transcribe_long(name))  # bounded memory, cut at pauses
+                else:
+                    loaded.append(recognizer.load(name))
             except AsrError as error:
                 loaded.append(error)
-        good = [w for w in loaded if not isinstance(w, AsrError)]
-        results = iter(recognizer.transcribe_waveforms(good, args.batch_size))
+        short = [w for w in loaded if isinstance(w, torch.Tensor)]
+        results = iter(recognizer.transcribe_waveforms(short, args.batch_size))
         for name, item in zip(names, loaded, strict=True):
             if isinstance(item, AsrError):
                 print(f"transcribe: {item}", file=sys.stderr)
                 status = 1
                 continue
-            result = next(results)
+            result = item if isinstance(item, Transcript) else next(results)
             if args.format == "json":
                 print(json.dumps({"file": name, **result.to_dict()}, ensure_ascii=False))
+            elif args.format in ("srt", "vtt"):
+                subtitles = (to_srt if args.format == "srt" else to_vtt)(result.words)
+                if args.output_dir:
+                    Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+                    (Path(args.output_dir) / f"{Path(name).stem}.{args.format}").write_text(subtitles)
+                else:
+                    print(subtitles, end="")
             else:
                 print(f"{name}\t{result.text}")
             sys.stdout.flush()

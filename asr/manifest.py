@@ -42,10 +42,12 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Utterance]:
         raise AsrError("manifest not found", path)
     base = path.resolve().parent
     utterances = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise AsrError("manifest is not UTF-8 text", path) from None
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
             utterances.append(_parse_line(line, base, f"{path}:{number}"))
     if not utterances:
         raise AsrError("manifest has no utterances", path)
@@ -67,7 +69,7 @@ def _parse_line(line: str, base: Path, where: str) -> Utterance:
         raise AsrError("'audio' must be a non-empty string path", where)
     if not isinstance(text, str):
         raise AsrError("'text' must be a string", where)
-    if isinstance(duration, bool) or not isinstance(duration, int | float) or not duration > 0:
+    if isinstance(duration, bool) or not isinstance(duration, int | float) or not 0 < duration < float("inf"):
         raise AsrError(f"'duration' must be a positive number of seconds, got {duration!r}", where)
     return Utterance(audio=str(base / audio), text=text, duration=float(duration), extra=record)
 

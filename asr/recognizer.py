@@ -10,13 +10,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from asr.audio import load_audio, prepare_waveform
+from asr.audio import audio_info, load_audio, prepare_waveform
 from asr.checkpoint import model_package, safe_load
-from asr.decode import BeamSearchConfig, BeamSearchDecoder, GreedyDecoder, Transcript
+from asr.decode import BeamSearchConfig, BeamSearchDecoder, GreedyDecoder, Transcript, Word
 from asr.errors import AsrError
 from asr.features import FeatureConfig, FeatureExtractor
 from asr.model import AcousticModel, ModelConfig
 from asr.text import Vocabulary
+
+#: Files longer than this are transcribed piece by piece, cut at pauses, in bounded memory.
+LONG_AUDIO_SECONDS = 60.0
 
 AudioInput = str | os.PathLike[str] | np.ndarray | torch.Tensor
 
@@ -90,7 +93,22 @@ class Recognizer:
         if isinstance(audio, list | tuple):
             waveforms = [self.load(a, sample_rate) for a in audio]
             return self.transcribe_waveforms(waveforms, batch_size)
+        if isinstance(audio, str | os.PathLike) and audio_info(audio).duration > LONG_AUDIO_SECONDS:
+            return self.transcribe_long(audio)
         return self.transcribe_waveforms([self.load(audio, sample_rate)], batch_size)[0]
+
+    def transcribe_long(self, path: str | os.PathLike[str], max_seconds: float = 30.0) -> Transcript:
+        """Transcribe a file of any length in bounded memory, cutting it at pauses (see :mod:`asr.segment`).
+
+        Word times are relative to the start of the file.
+        """
+        from asr.segment import iter_segments
+
+        words: list[Word] = []
+        for offset, waveform in iter_segments(path, self.sample_rate, max_seconds):
+            result = self.transcribe_waveforms([waveform])[0]
+            words += [Word(w.word, w.start + offset, w.end + offset, w.confidence) for w in result.words]
+        return Transcript(" ".join(w.word for w in words), words)
 
     def transcribe_waveforms(self, waveforms: Sequence[torch.Tensor], batch_size: int = 16) -> list[Transcript]:
         """Mono waveforms at the model's rate -> transcripts, batched by length."""

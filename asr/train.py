@@ -67,6 +67,15 @@ class Distributed:
         return self.rank == 0
 
 
+def _all_finite(loss: torch.Tensor, dist: Distributed) -> bool:
+    """Whether the loss is finite on every rank: all ranks must skip a batch together, or the gradient
+    all-reduce of the others would wait forever."""
+    finite = torch.isfinite(loss.detach()).to(torch.float32).reshape(1)
+    if dist.world_size > 1:
+        torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+    return bool(finite.item() > 0)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -124,7 +133,7 @@ def train(
 
     state_path = exp_dir / STATE_FILE
     state = safe_load(state_path) if resume and state_path.exists() else None
-    if state is not None and state["metadata"]["config"] != config.to_dict():
+    if state is not None and _resumable(state["metadata"]["config"]) != _resumable(config.to_dict()):
         raise AsrError("the config differs from the interrupted run's; use a new experiment folder "
                        "or train without resume", state_path)
 
@@ -149,7 +158,9 @@ def train(
     network = AcousticModel(config.features.dim, len(vocab), config.model).to(device)
     model: nn.Module = network
     if dist.world_size > 1:
-        model = nn.parallel.DistributedDataParallel(network)
+        model = nn.parallel.DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda"
+                                                    else None)
+        torch.manual_seed(cfg.seed + dist.rank)  # each rank draws its own augmentation masks and dropout
     optimizer = torch.optim.AdamW(network.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     batches = BucketBatches([e.features.shape[0] for e in train_set], cfg.max_frames_per_batch, cfg.max_batch,
                             seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
@@ -213,7 +224,7 @@ def train(
             loss = ctc_loss(log_probs, out_lengths, batch.targets, batch.target_lengths)
             optimizer.zero_grad(set_to_none=True)
             applied = False
-            if torch.isfinite(loss):
+            if _all_finite(loss, dist):
                 loss.backward()
                 grad_norm = nn.utils.clip_grad_norm_(network.parameters(), cfg.grad_clip)
                 # a non-finite gradient must never reach the weights; all ranks agree through the all-reduce
@@ -290,6 +301,12 @@ def validate(network: AcousticModel, extractor: FeatureExtractor, vocab: Vocabul
         hyps += [t.text for t in decoder(log_probs, out_lengths)]
     result = score(refs, hyps)
     return {"valid_loss": loss_sum / len(examples), "valid_wer": result.wer, "valid_cer": result.cer}
+
+
+def _resumable(config: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a config that must match to resume: all but where the run executes."""
+    train_part = {k: v for k, v in config["train"].items() if k not in ("device", "threads")}
+    return {**config, "train": train_part}
 
 
 def _metrics_of(row: dict[str, Any]) -> dict[str, float]:

@@ -88,3 +88,13 @@ def test_word_score_trades_insertions():
     generous = BeamSearchDecoder(VOCAB, 0.01, BeamSearchConfig(beam_size=8, word_score=5.0), lexicon=["no", "yes"])
     assert stingy(lp, lengths)[0].text == "no"
     assert generous(lp, lengths)[0].text == "no no"
+
+
+def test_subtitles_from_word_times():
+    from asr.decode import Word
+    from asr.subtitles import to_srt, to_vtt
+
+    words = [Word("yes", 0.5, 0.9, 1.0), Word("no", 1.0, 1.3, 1.0), Word("yes", 3.0, 3.4, 1.0)]
+    assert to_srt(words) == ("1\n00:00:00,500 --> 00:00:01,300\nyes no\n\n"
+                             "2\n00:00:03,000 --> 00:00:03,400\nyes\n")
+    assert to_vtt(words).startswith("WEBVTT\n\n00:00:00.500 --> 00:00:01.300\nyes no\n")

@@ -1,0 +1,36 @@
+"""Data-parallel training with torchrun: two CPU processes (gloo) learn like one, and only rank 0 writes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from asr.manifest import write_manifest
+from asr.recognizer import load_model
+
+
+def test_torchrun_two_processes(tmp_path, ten_digits):
+    manifest = tmp_path / "train.jsonl"
+    write_manifest(manifest, ten_digits * 2)
+    exp = tmp_path / "exp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29531",
+               "-m", "asr", "train", "--train-manifest", str(manifest), "--valid-manifest", str(manifest),
+               "--exp-dir", str(exp)]
+    for override in ("features.sample_rate=8000", "features.n_mels=40", "model.hidden_size=48",
+                     "model.num_layers=1", "model.dropout=0.0", "train.spec_augment=false", "train.lr=5e-3",
+                     "train.warmup_steps=5", "train.max_batch=2", "train.epochs=6", "train.log_every_steps=0",
+                     "train.threads=1"):
+        command += ["--set", override]
+    process = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert process.stdout.count("best model:") == 1, "only rank 0 reports"
+    rows = [json.loads(line) for line in (exp / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6], "one metrics row per epoch: only rank 0 logs"
+    assert rows[-1]["train_loss"] < 0.5 * rows[0]["train_loss"]
+    assert rows[-1]["valid_loss"] < rows[0]["valid_loss"]
+    # 20 utterances in batches of 2 -> 10 batches, 5 per rank per epoch
+    assert rows[-1]["step"] == 6 * 5
+    assert sorted(p.name for p in exp.iterdir()) == ["config.json", "last.pt", "metrics.jsonl", "model.pt",
+                                                      "train_state.pt"]
+    load_model(exp / "model.pt")
