@@ -6,6 +6,7 @@ Both take log-probabilities ``(batch, frames, vocab)`` with ``lengths (batch,)``
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import tempfile
@@ -152,6 +153,41 @@ def read_lexicon(path: str | os.PathLike[str], vocab: Vocabulary) -> list[str]:
     return spellable
 
 
+def _word_ends(letters: list[int], spellings: list[list[int]]) -> list[int] | None:
+    """Indices in ``letters`` where each word of ``spellings`` ends, or None if they cannot be aligned.
+
+    A letter token may stand for a run of identical letters of a spelling (flashlight emits a doubled
+    letter such as the "ee" of "three" once when no blank separates them), so the alignment searches.
+    """
+
+    @functools.cache
+    def align(token: int, word: int, position: int) -> tuple[int, ...] | None:
+        if word == len(spellings):
+            return () if token == len(letters) else None
+        spelling = spellings[word]
+        if token == len(letters) or letters[token] != spelling[position]:
+            return None
+        run = 1
+        while position + run < len(spelling) and spelling[position + run] == spelling[position]:
+            run += 1
+        for covered in range(1, run + 1):
+            nxt = position + covered
+            if nxt == len(spelling):
+                rest = align(token + 1, word + 1, 0)
+                if rest is not None:
+                    return (token, *rest)
+            else:
+                rest = align(token + 1, word, nxt)
+                if rest is not None:
+                    return rest
+        return None
+
+    if not spellings:
+        return []
+    found = align(0, 0, 0)
+    return None if found is None else list(found)
+
+
 class BeamSearchDecoder:
     """CTC beam search with an optional lexicon and an optional word n-gram LM (ARPA).
 
@@ -183,12 +219,13 @@ class BeamSearchDecoder:
                 words = sorted(w for w in arpa_words if not vocab.unknown_characters(w))
                 if not words:
                     raise AsrError("no word of the language model can be spelled by the model", lm)
+        self._uses_lexicon = words is not None
         self._tmp = tempfile.TemporaryDirectory(prefix="asr-decoder-")
         lexicon_path = None
         if words is not None:
             lexicon_path = Path(self._tmp.name) / "lexicon.txt"
             lexicon_path.write_text(
-                "".join(f"{w}\t{' '.join(w)} {WORD_SEPARATOR}\n" for w in words), encoding="utf-8"
+                "".join(f"{w}\t{' '.join(w)}\n" for w in words), encoding="utf-8"
             )
         cfg = self.config
         self._decoder = ctc_decoder(
@@ -209,6 +246,25 @@ class BeamSearchDecoder:
             unk_word="<unk>",
         )
 
+    def _mark_word_ends(
+        self, tokens: list[int], frames: list[int], words: Sequence[str]
+    ) -> tuple[list[int], list[int]]:
+        """With a lexicon, flashlight needs no separator between words; insert one after each word of
+        ``words`` (with the frame of the word's last token) so that tokens can be grouped into words."""
+        separator = self.vocab.tokens.index(WORD_SEPARATOR)
+        letters = [(i, t) for i, t in enumerate(tokens) if t not in (separator, BLANK_INDEX)]
+        ends = _word_ends([t for _, t in letters], [[self.vocab.tokens.index(c) for c in w] for w in words])
+        last_token_of_word = {letters[k][0] for k in ends} if ends is not None else set()
+        out_tokens: list[int] = []
+        out_frames: list[int] = []
+        for i, (token, frame) in enumerate(zip(tokens, frames, strict=True)):
+            out_tokens.append(token)
+            out_frames.append(frame)
+            if i in last_token_of_word:
+                out_tokens.append(separator)
+                out_frames.append(frame)
+        return out_tokens, out_frames
+
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[Transcript]:
         """``(batch, frames, vocab)``, ``(batch,)`` -> one transcript per utterance."""
         emissions = log_probs.detach().float().cpu().contiguous()
@@ -223,6 +279,13 @@ class BeamSearchDecoder:
             # word separators; shift back and clamp so every time lies inside the utterance.
             last = max(int(lengths[b]) - 1, 0)
             frames = [min(max(int(t) - 1, 0), last) for t in hyp.timesteps.tolist()]
-            results.append(words_from_tokens(hyp.tokens.tolist(), frames, emissions[b], self.vocab,
-                                             self.frame_seconds))
+            tokens = hyp.tokens.tolist()
+            if self._uses_lexicon:
+                tokens, frames = self._mark_word_ends(tokens, frames, hyp.words)
+            result = words_from_tokens(tokens, frames, emissions[b], self.vocab, self.frame_seconds)
+            if self._uses_lexicon and len(result.words) == len(hyp.words):
+                for word, spelled in zip(result.words, hyp.words, strict=True):
+                    word.word = spelled  # the lexicon's spelling, whole even where a double letter was merged
+                result.text = " ".join(hyp.words)
+            results.append(result)
         return results

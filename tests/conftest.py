@@ -49,7 +49,7 @@ def tiny_config(**train_overrides: object):
         "features.sample_rate=8000", "features.n_mels=40", "features.f_max=4000.0",
         "model.hidden_size=64", "model.num_layers=2", "model.subsampling=2", "model.dropout=0.0",
         "train.spec_augment=false", "train.lr=5e-3", "train.warmup_steps=10", "train.max_batch=2",
-        "train.epochs=80", "train.save_every_steps=0", "train.threads=2",
+        "train.epochs=60", "train.save_every_steps=0", "train.threads=2",
     ]
     overrides += [f"train.{k}={v}" for k, v in train_overrides.items()]
     return load_config(None, overrides)
@@ -57,10 +57,13 @@ def tiny_config(**train_overrides: object):
 
 @pytest.fixture(scope="session")
 def trained_digits(tmp_path_factory: pytest.TempPathFactory, ten_digits: list[Utterance]):
-    """A model overfitted to ten digit recordings, with its training result."""
+    """A model overfitted to ten digit recordings and a few strings joined from them, with its training result."""
     from asr.train import train
+    from data_prep.connected import ConnectedConfig, make_connected
 
     torch.manual_seed(0)
     exp = tmp_path_factory.mktemp("digits_exp")
-    result = train(tiny_config(), ten_digits, ten_digits, exp, resume=False, progress=False)
+    strings = make_connected(ten_digits, 10, exp / "connected", 8000, ConnectedConfig(2, 3, gap_seconds=(0.3, 0.7)),
+                             seed=0)
+    result = train(tiny_config(), ten_digits + strings, ten_digits, exp, resume=False, progress=False)
     return result

@@ -14,7 +14,7 @@ from asr.checkpoint import safe_load
 from asr.manifest import write_manifest
 
 OVERRIDES = ("features.sample_rate=8000", "features.n_mels=40", "model.hidden_size=48", "model.num_layers=1",
-             "model.dropout=0.1", "train.lr=5e-3", "train.warmup_steps=5", "train.max_batch=2", "train.epochs=5",
+             "model.dropout=0.1", "train.lr=5e-3", "train.warmup_steps=5", "train.max_batch=2", "train.epochs=12",
              "train.save_every_steps=4", "train.threads=1")
 
 
@@ -42,7 +42,7 @@ def test_sigkill_then_rerun_matches_uninterrupted(tmp_path, ten_digits):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     killed_at = safe_load(state)["progress"]["step"]  # the checkpoint on disk is whole and loadable
-    assert 8 <= killed_at < 25
+    assert 8 <= killed_at < 60
 
     subprocess.run(_command(manifest, exp), check=True, capture_output=True, timeout=600)
     a = safe_load(tmp_path / "straight" / "last.pt")["state_dict"]

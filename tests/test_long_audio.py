@@ -26,7 +26,8 @@ def test_three_minutes_of_digits(trained_digits, ten_digits, tmp_path):
     assert all(w.numel() <= 20 * 8000 for _, w in segments)
     assert sum(w.numel() for _, w in segments) == sf.info(path).frames  # every sample once
 
-    result = load_model(trained_digits.best_model).transcribe(str(path))
+    model = load_model(trained_digits.best_model).use_beam_search(lexicon=[u.text for u in ten_digits])
+    result = model.transcribe(str(path))
     assert result.text.split() == expected
     starts = [w.start for w in result.words]
     assert starts == sorted(starts) and result.words[-1].end <= sf.info(path).duration + 0.05

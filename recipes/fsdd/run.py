@@ -26,8 +26,8 @@ from data_prep.connected import ConnectedConfig, make_connected
 from data_prep.fsdd import DIGIT_WORDS, is_test_index, prepare_fsdd
 
 HERE = Path(__file__).resolve().parent
-TRAIN_CONNECTED = ConnectedConfig(min_words=1, max_words=6, speeds=(0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15), gain_db=(-6.0, 0.0),
-                                  snr_db=(15.0, 40.0))
+TRAIN_CONNECTED = ConnectedConfig(min_words=1, max_words=6, speeds=(0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15),
+                                  gain_db=(-6.0, 0.0), snr_db=(15.0, 40.0))
 TEST_CONNECTED = ConnectedConfig(min_words=3, max_words=7)
 
 
