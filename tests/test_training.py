@@ -82,3 +82,39 @@ def test_gru_and_rnn_train(tmp_path, ten_digits):
         config.model.bidirectional = kind == "gru"
         result = train(config, ten_digits, None, tmp_path / kind, resume=False, progress=False)
         assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+def test_non_finite_loss_is_skipped_and_never_applied(tmp_path, ten_digits, monkeypatch):
+    import asr.train as train_module
+
+    real_loss = train_module.ctc_loss
+    calls = {"n": 0}
+
+    def sometimes_nan(*args, **kwargs):
+        calls["n"] += 1
+        loss = real_loss(*args, **kwargs)
+        return loss * float("nan") if calls["n"] in (3, 4) else loss
+
+    monkeypatch.setattr(train_module, "ctc_loss", sometimes_nan)
+    config = tiny_config(epochs=2, max_batch=5)  # 2 steps per epoch: steps 3 and 4 are epoch 2
+    result = train(config, ten_digits, None, tmp_path, resume=False, progress=False)
+    assert result.skipped_batches == 2
+    after_epoch_1 = safe_load(tmp_path / "last.pt")["state_dict"]
+    assert all(torch.isfinite(v).all() for v in after_epoch_1.values())
+    # epoch 2 applied nothing, so its weights equal those a 1-epoch run ends with (same seed, same schedule)
+    monkeypatch.setattr(train_module, "ctc_loss", real_loss)
+    one_epoch = train(config, ten_digits, None, tmp_path / "one", resume=False, progress=False,
+                      stop_after_steps=2)
+    assert one_epoch is not None
+    state = safe_load(tmp_path / "one" / STATE_FILE)["state_dict"]
+    for key, value in after_epoch_1.items():
+        assert torch.equal(value, state[key]), key
+
+
+def test_transcripts_too_long_for_their_audio_are_reported(tmp_path, ten_digits):
+    from asr.manifest import Utterance
+
+    long_text = Utterance(ten_digits[0].audio, "zero " * 40, ten_digits[0].duration, {"id": "too-long"})
+    result = train(tiny_config(epochs=1), [*ten_digits, long_text], None, tmp_path, resume=False, progress=False)
+    assert [utt_id for utt_id, _ in result.skipped_utterances] == ["too-long"]
+    assert "more frames" in result.skipped_utterances[0][1]
