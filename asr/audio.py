@@ -18,9 +18,11 @@ import torchaudio.functional as AF
 
 from asr.errors import AsrError
 
-#: Refuse files that would decode to more than this many samples per channel (about 6.2 hours at 48 kHz);
-#: a lying header must not make us allocate gigabytes. Long recordings are transcribed in pieces.
-MAX_SAMPLES = 2**30
+#: Refuse to load more than this many samples (all channels) at once: 2**27 float32 samples are 512 MiB,
+#: 70 minutes of 32 kHz mono. Longer recordings are transcribed in pieces (asr.segment).
+MAX_SAMPLES = 2**27
+#: Frames read per block: memory follows the data actually in the file, never a header's claim.
+_BLOCK_FRAMES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -58,13 +60,26 @@ def load_audio(path: str | os.PathLike[str], sample_rate: int) -> torch.Tensor:
         AsrError: the file is missing, not audio, empty, too long, or holds NaN/infinite samples.
     """
     info = audio_info(path)
-    if info.frames > MAX_SAMPLES:
-        raise AsrError(f"declares {info.frames} samples, more than the limit of {MAX_SAMPLES}", path)
+    if info.channels > 64:
+        raise AsrError(f"declares {info.channels} channels; at most 64 are supported", path)
+    blocks, total = [], 0
     try:
-        data, file_rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(os.fspath(path)) as handle:
+            while True:
+                block = handle.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
+                if len(block) == 0:
+                    break
+                total += block.size
+                if total > MAX_SAMPLES:
+                    raise AsrError(f"holds more than {MAX_SAMPLES} samples, too long to load at once "
+                                   "(transcribe long files with Recognizer.transcribe_long)", path)
+                blocks.append(block.mean(axis=1) if block.shape[1] > 1 else block[:, 0])
+    except AsrError:
+        raise
     except Exception as error:
         raise AsrError(f"audio data could not be decoded ({_short(error)})", path) from None
-    return prepare_waveform(data, file_rate, sample_rate, source=path)
+    data = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+    return prepare_waveform(data, info.sample_rate, sample_rate, source=path)
 
 
 def prepare_waveform(

@@ -101,3 +101,17 @@ def test_manifest_that_is_binary(tmp_path):
     path.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(AsrError):
         read_manifest(path)
+
+
+def test_huge_declared_sizes_do_not_exhaust_memory(tmp_path):
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    path = tmp_path / "liar.wav"
+    for channels in (1, 8, 9):
+        for bits in (0, 8, 13, 16, 24, 32):
+            for declared in (2**32 - 1, 2**31, 2**30 + 7, 123456789):
+                path.write_bytes(wav_header(declared, channels, 44100, bits) + bytes(1000))
+                _read_or_clear_error(path)
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mib < 512, f"reading lying headers grew the process by {grown_mib:.0f} MiB"
