@@ -7,9 +7,9 @@ and any other sample rate is resampled with torchaudio's band-limited sinc resam
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import soundfile as sf
@@ -21,6 +21,8 @@ from asr.errors import AsrError
 #: Refuse to load more than this many samples (all channels) at once: 2**27 float32 samples are 512 MiB,
 #: 70 minutes of 32 kHz mono. Longer recordings are transcribed in pieces (asr.segment).
 MAX_SAMPLES = 2**27
+#: Sample rates accepted from files and callers.
+MIN_RATE, MAX_RATE = 1000, 768_000
 #: Frames read per block: memory follows the data actually in the file, never a header's claim.
 _BLOCK_FRAMES = 1 << 20
 
@@ -115,11 +117,28 @@ def prepare_waveform(
         raise AsrError("audio is empty (zero samples)", source)
     if not np.isfinite(array).all():
         raise AsrError("audio contains NaN or infinite samples", source)
+    if not MIN_RATE <= int(input_rate) <= MAX_RATE:
+        raise AsrError(f"sample rate {input_rate} Hz is outside {MIN_RATE}..{MAX_RATE} Hz", source)
     waveform = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-    if int(input_rate) != sample_rate:
-        divisor = math.gcd(int(input_rate), sample_rate)
-        waveform = AF.resample(waveform, int(input_rate) // divisor, sample_rate // divisor)
-    return waveform
+    return resample(waveform, int(input_rate), sample_rate)
+
+
+def resample(waveform: torch.Tensor, input_rate: int, output_rate: int) -> torch.Tensor:
+    """Band-limited resampling ``(..., samples)`` -> ``(..., samples * output_rate / input_rate)``.
+
+    torchaudio's kernel grows with the reduced ratio (7999 Hz -> 16 kHz is 7999:16000, gigabytes), so
+    ratios with large terms are replaced by a near ratio with terms up to 1000. Common rates (8, 11.025,
+    16, 22.05, 44.1, 48, 96 kHz) are exact; an odd rate such as 7999 Hz is off by less than 0.01%, and the
+    worst case in the accepted range (rates near 1 kHz) by about 0.2%.
+    """
+    if input_rate == output_rate:
+        return waveform
+    ratio = Fraction(output_rate, input_rate)
+    if max(ratio.numerator, ratio.denominator) > 1000:
+        ratio = ratio.limit_denominator(1000)
+        while ratio.numerator > 1000:  # upsampling by more than 1000: shrink both terms
+            ratio = Fraction(round(ratio.numerator / 2), max(1, round(ratio.denominator / 2)))
+    return AF.resample(waveform, ratio.denominator, ratio.numerator)
 
 
 def write_audio(path: str | os.PathLike[str], waveform: torch.Tensor | np.ndarray, sample_rate: int) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torchaudio.functional as AF
+
+from asr.audio import resample
 
 
 def speed_perturb(waveform: torch.Tensor, factor: float, sample_rate: int) -> torch.Tensor:
@@ -15,9 +15,7 @@ def speed_perturb(waveform: torch.Tensor, factor: float, sample_rate: int) -> to
     """
     if abs(factor - 1.0) < 1e-3:
         return waveform
-    target = int(round(sample_rate / factor / 100)) * 100  # a coarse grid keeps the resampling kernel small
-    divisor = math.gcd(sample_rate, target)
-    return AF.resample(waveform, sample_rate // divisor, target // divisor)
+    return resample(waveform, sample_rate, int(round(sample_rate / factor)))
 
 
 def apply_gain(waveform: torch.Tensor, gain_db: float) -> torch.Tensor:

@@ -115,3 +115,22 @@ def test_huge_declared_sizes_do_not_exhaust_memory(tmp_path):
                 _read_or_clear_error(path)
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mib < 512, f"reading lying headers grew the process by {grown_mib:.0f} MiB"
+
+
+@pytest.mark.parametrize("rate", [1000, 1001, 7999, 44101, 199_999, 768_000])
+def test_odd_sample_rates_resample_in_bounded_memory(rate):
+    import resource
+
+    from asr.audio import prepare_waveform
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    audio = prepare_waveform(np.zeros(rate // 2, np.float32), rate, 16000)
+    assert abs(audio.numel() - 8000) <= 8000 * 0.003
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 256
+
+
+def test_absurd_sample_rates_are_refused():
+    from asr.audio import prepare_waveform
+
+    with pytest.raises(AsrError, match="outside"):
+        prepare_waveform(np.zeros(100, np.float32), 3, 16000)
