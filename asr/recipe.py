@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import time
@@ -18,6 +19,15 @@ from asr.text import normalize_text
 from asr.train import train
 
 log = logging.getLogger(__name__)
+
+
+def recipe_parser(doc: str | None, default_config: Path) -> argparse.ArgumentParser:
+    """The options every recipe shares: ``--exp-dir``, ``--config`` and repeated ``--set`` overrides."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--exp-dir", required=True, help="output folder")
+    parser.add_argument("--config", default=str(default_config), help="experiment config (TOML)")
+    parser.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE", help="config override")
+    return parser
 
 
 def train_and_score(

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from asr.audio import audio_info, load_audio, prepare_waveform
-from asr.checkpoint import model_package, safe_load
+from asr.checkpoint import atomic_save, model_package, safe_load
 from asr.decode import BeamSearchConfig, BeamSearchDecoder, GreedyDecoder, Transcript, Word
 from asr.errors import AsrError
 from asr.features import FeatureConfig, FeatureExtractor
@@ -123,8 +123,6 @@ class Recognizer:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the model file (see :mod:`asr.checkpoint`)."""
-        from asr.checkpoint import atomic_save
-
         atomic_save(self.package(), path)
 
     def package(self) -> dict[str, Any]:

@@ -5,25 +5,21 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
 
 from asr.config import load_config
 from asr.errors import AsrError
-from asr.recipe import train_and_score
+from asr.recipe import recipe_parser, train_and_score
 from data_prep.commonvoice import prepare_commonvoice
 
 HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = recipe_parser(__doc__, HERE / "config.toml")
     parser.add_argument("--corpus-dir", required=True, help="language folder holding train.tsv, dev.tsv, clips/")
-    parser.add_argument("--exp-dir", required=True, help="output folder")
-    parser.add_argument("--config", default=str(HERE / "config.toml"), help="experiment config (TOML)")
-    parser.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE", help="config override")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

@@ -10,7 +10,6 @@ written to EXP/model.pt; (4) EXP/results.md.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from asr.config import load_config
 from asr.decode import BeamSearchConfig
 from asr.lm import build_arpa, write_arpa
+from asr.recipe import recipe_parser
 from asr.recognizer import load_model
 from asr.report import evaluate_variants, markdown_table, percent, provenance
 from asr.train import train
@@ -32,11 +32,8 @@ TEST_CONNECTED = ConnectedConfig(min_words=3, max_words=7)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = recipe_parser(__doc__, HERE / "config.toml")
     parser.add_argument("--data-dir", required=True, help="FSDD folder (with recordings/)")
-    parser.add_argument("--exp-dir", required=True, help="output folder")
-    parser.add_argument("--config", default=str(HERE / "config.toml"), help="experiment config (TOML)")
-    parser.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE", help="config override")
     parser.add_argument("--connected-per-fold", type=int, default=1000, help="connected training utterances")
     parser.add_argument("--connected-test", type=int, default=100, help="connected test utterances per speaker")
     parser.add_argument("--holdout", nargs="*", default=None,

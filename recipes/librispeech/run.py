@@ -6,14 +6,13 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
 
 from asr.config import load_config
 from asr.errors import AsrError
-from asr.recipe import train_and_score
+from asr.recipe import recipe_parser, train_and_score
 from data_prep.librispeech import prepare_librispeech
 
 HERE = Path(__file__).resolve().parent
@@ -21,13 +20,10 @@ TESTS = ("dev-clean", "dev-other", "test-clean", "test-other")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = recipe_parser(__doc__, HERE / "config.toml")
     parser.add_argument("--corpus-dir", required=True, help="LibriSpeech root (holding train-clean-100/ etc.)")
-    parser.add_argument("--exp-dir", required=True, help="output folder")
     parser.add_argument("--train", nargs="+", default=["train-clean-100"], help="training split(s)")
     parser.add_argument("--valid", default="dev-clean", help="split for model selection")
-    parser.add_argument("--config", default=str(HERE / "config.toml"), help="experiment config (TOML)")
-    parser.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE", help="config override")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

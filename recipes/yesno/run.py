@@ -8,13 +8,13 @@ before the final scoring. Writes EXP/model.pt and EXP/results.md.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
 from pathlib import Path
 
 from asr.config import load_config
+from asr.recipe import recipe_parser
 from asr.recognizer import load_model
 from asr.report import evaluate_variants, markdown_table, percent, provenance
 from asr.train import train
@@ -25,11 +25,8 @@ LEXICON = ["no", "yes"]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = recipe_parser(__doc__, HERE / "config.toml")
     parser.add_argument("--data-dir", required=True, help="yes/no folder of WAV files")
-    parser.add_argument("--exp-dir", required=True, help="output folder")
-    parser.add_argument("--config", default=str(HERE / "config.toml"), help="experiment config (TOML)")
-    parser.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE", help="config override")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     exp = Path(args.exp_dir)
