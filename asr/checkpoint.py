@@ -43,6 +43,20 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> None:
         raise
 
 
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files that a writer killed mid-save (SIGKILL, power loss) left behind.
+
+    Only files named like :func:`atomic_save`'s temporaries are touched. Call it before a run writes
+    into ``folder`` again, never while another process may be saving there. Returns what was removed.
+    """
+    removed = []
+    for leftover in Path(folder).glob(".*.tmp"):
+        if leftover.is_file():
+            leftover.unlink(missing_ok=True)
+            removed.append(leftover)
+    return removed
+
+
 def safe_load(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a file written by :func:`atomic_save` with the restricted (weights-only) unpickler."""
     if not os.path.isfile(path):

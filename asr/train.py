@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from asr.checkpoint import atomic_save, safe_load
+from asr.checkpoint import atomic_save, remove_stale_temporaries, safe_load
 from asr.config import ExperimentConfig
 from asr.data import BucketBatches, Example, collate, feature_statistics, load_examples
 from asr.decode import GreedyDecoder
@@ -125,6 +125,8 @@ def train(
     dist = dist or Distributed()
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
+    if dist.is_main:
+        remove_stale_temporaries(exp_dir)  # a run killed mid-save leaves its temporary file behind
     cfg = config.train
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 import torch
 
-from asr.checkpoint import FORMAT_VERSION, atomic_save, safe_load
+from asr.checkpoint import FORMAT_VERSION, atomic_save, remove_stale_temporaries, safe_load
 from asr.errors import AsrError
 from asr.recognizer import load_model
 
@@ -80,3 +80,13 @@ def test_atomic_save_leaves_old_file_when_writing_fails(tmp_path):
     assert torch.equal(torch.load(path, weights_only=True)["a"], torch.ones(2))
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"], "no temporary file may be left behind"
     assert zipfile.is_zipfile(path)
+
+
+def test_leftovers_of_a_killed_save_are_removed_and_nothing_else(tmp_path):
+    atomic_save({"format": "asr-model", "format_version": FORMAT_VERSION}, tmp_path / "last.pt")
+    leftover = tmp_path / ".train_state.pt.k3j2x9.tmp"  # what SIGKILL during atomic_save leaves
+    leftover.write_bytes(b"half a file")
+    user_file = tmp_path / "notes.tmp"
+    user_file.write_text("mine")
+    assert remove_stale_temporaries(tmp_path) == [leftover]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "notes.tmp"]
