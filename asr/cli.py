@@ -1,4 +1,4 @@
-"""Command line: ``asr train | evaluate | transcribe | build-lm`` and the ``transcribe`` shortcut.
+"""Command line: ``asr train | evaluate | transcribe | serve | build-lm`` and the ``transcribe`` shortcut.
 
 The only module that parses arguments. User errors print one line on stderr and exit with status 2.
 """
@@ -18,7 +18,7 @@ log = logging.getLogger("asr")
 
 
 def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("decoding (greedy unless --beam, --lm or --lexicon is given)")
+    group = parser.add_argument_group("inference (greedy decoding unless --beam, --lm or --lexicon is given)")
     group.add_argument("--beam", type=int, default=None, metavar="N",
                        help="beam search with N hypotheses (default 16 when --lm or --lexicon is given)")
     group.add_argument("--lm", metavar="ARPA", help="word n-gram language model in ARPA format")
@@ -26,11 +26,15 @@ def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
                        help="allowed words, one per line (default with --lm: the LM's vocabulary)")
     group.add_argument("--lm-weight", type=float, default=1.0, help="language model weight (default 1.0)")
     group.add_argument("--word-score", type=float, default=0.0, help="word insertion bonus (default 0.0)")
+    group.add_argument("--quantize", action="store_true",
+                       help="int8 dynamic quantization of the recurrent and output layers (faster on CPU)")
 
 
 def _apply_decoding_options(recognizer, args: argparse.Namespace) -> None:  # noqa: ANN001
     from asr.decode import BeamSearchConfig
 
+    if args.quantize:
+        recognizer.quantize()
     if args.beam is None and args.lm is None and args.lexicon is None:
         return
     config = BeamSearchConfig(beam_size=args.beam or 16, lm_weight=args.lm_weight, word_score=args.word_score)
@@ -58,11 +62,25 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", required=True, help="model file (model.pt)")
     evaluate.add_argument("--manifest", required=True, help="JSON Lines manifest with reference texts")
     evaluate.add_argument("--output", help="write per-utterance results (JSON Lines) here")
+    evaluate.add_argument("--report", help="write a Markdown error report here: totals, frequent confusions, "
+                          "aligned utterances worst first (default with --output: OUTPUT stem + .errors.md)")
     _add_decoding_options(evaluate)
 
     transcribe = sub.add_parser("transcribe", help="transcribe audio files",
                                 description="Print FILE<TAB>TRANSCRIPT per file, in order.")
     _add_transcribe_arguments(transcribe)
+
+    serve = sub.add_parser("serve", help="serve a model over HTTP, with a web page at /",
+                           description="POST /transcribe (multipart field 'file') returns the JSON transcript; "
+                           "GET /health; GET / is a web page to upload or record audio.")
+    serve.add_argument("--model", required=True, help="model file (model.pt)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; "
+                       "0.0.0.0 for every interface)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--max-upload-mb", type=float, default=50.0, help="largest upload in MiB (default 50)")
+    serve.add_argument("--max-seconds", type=float, default=600.0,
+                       help="longest audio in seconds (default 600)")
+    _add_decoding_options(serve)
 
     build_lm = sub.add_parser("build-lm", help="build an ARPA n-gram LM from text",
                               description="Estimate an interpolated Kneser-Ney word n-gram model.")
@@ -135,8 +153,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     recognizer = load_model(args.model)
     _apply_decoding_options(recognizer, args)
-    result = evaluate(recognizer, read_manifest(args.manifest), args.output)
+    report = args.report or (str(Path(args.output).with_suffix(".errors.md")) if args.output else None)
+    result = evaluate(recognizer, read_manifest(args.manifest), args.output, report=report)
     print(result.score.summary())
+    if report:
+        print(f"error report: {report}")
     for utt_id, reason in result.failed:
         print(f"failed: {utt_id}: {reason}", file=sys.stderr)
     return 1 if result.failed else 0
@@ -204,8 +225,19 @@ def run_build_lm(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_serve(args: argparse.Namespace) -> int:
+    from asr.recognizer import load_model
+    from asr.server import ServerLimits, serve
+
+    limits = ServerLimits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_audio_seconds=args.max_seconds)
+    recognizer = load_model(args.model)
+    _apply_decoding_options(recognizer, args)
+    serve(args.model, args.host, args.port, limits, recognizer)
+    return 0
+
+
 _COMMANDS = {"train": run_train, "evaluate": run_evaluate, "transcribe": run_transcribe,
-             "build-lm": run_build_lm}
+             "build-lm": run_build_lm, "serve": run_serve}
 
 
 def _run(function, args: argparse.Namespace, prog: str) -> int:  # noqa: ANN001

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
+from asr.error_report import write_error_report
 from asr.errors import AsrError
 from asr.manifest import Utterance
 from asr.recognizer import Recognizer
@@ -31,11 +32,13 @@ def evaluate(
     utterances: Sequence[Utterance],
     output: str | os.PathLike[str] | None = None,
     batch_size: int = 16,
+    report: str | os.PathLike[str] | None = None,
 ) -> Evaluation:
     """Transcribe every utterance and score against its text.
 
     Unreadable audio is reported (in ``failed`` and the log) and left out of the score.
-    ``output``, when given, receives one JSON line per utterance (see :func:`write_per_utterance`).
+    ``output``, when given, receives one JSON line per utterance (see :func:`write_per_utterance`);
+    ``report`` a Markdown error report (see :func:`asr.error_report.error_report`).
     """
     ids, refs, hyps, failed = [], [], [], []
     for start in tqdm(range(0, len(utterances), batch_size), desc="decoding", unit="batch", disable=None,
@@ -56,4 +59,6 @@ def evaluate(
         raise AsrError("no utterance could be decoded")
     if output is not None:
         write_per_utterance(output, ids, refs, hyps)
+    if report is not None:
+        write_error_report(report, ids, refs, hyps)
     return Evaluation(score(refs, hyps), ids, refs, hyps, failed)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from asr.audio import audio_info, load_audio, prepare_waveform
 from asr.checkpoint import atomic_save, model_package, safe_load
@@ -43,6 +45,7 @@ class Recognizer:
         self.vocab = vocab
         self.metadata = metadata or {}
         self.decoder: GreedyDecoder | BeamSearchDecoder = GreedyDecoder(vocab, self.frame_seconds)
+        self.quantized = False
 
     @property
     def sample_rate(self) -> int:
@@ -61,6 +64,24 @@ class Recognizer:
     ) -> Recognizer:
         """Switch to beam search (optionally with a lexicon and an ARPA LM); returns ``self``."""
         self.decoder = BeamSearchDecoder(self.vocab, self.frame_seconds, config, lexicon, lm)
+        return self
+
+    def quantize(self) -> Recognizer:
+        """Int8 dynamic quantization of the recurrent and output layers for faster CPU inference.
+
+        Weights are stored as int8 and activations quantized on the fly (``torch.ao`` dynamic
+        quantization; plain-RNN layers stay in float, only LSTM/GRU and linear layers are converted).
+        Irreversible for this object and CPU only; a quantized recognizer is not saved. Returns ``self``.
+        """
+        if self.quantized:
+            return self
+        with warnings.catch_warnings():
+            # torch.ao.quantization is deprecated in favour of torchao, which has no dynamic int8 LSTM yet
+            warnings.simplefilter("ignore")
+            from torch.ao.quantization import quantize_dynamic
+
+            self.network = quantize_dynamic(self.network.cpu(), {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8)
+        self.quantized = True
         return self
 
     def use_greedy(self) -> Recognizer:
@@ -123,6 +144,9 @@ class Recognizer:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the model file (see :mod:`asr.checkpoint`)."""
+        if self.quantized:
+            raise AsrError("a quantized recognizer is not saved: save the float model and quantize after loading",
+                           path)
         atomic_save(self.package(), path)
 
     def package(self) -> dict[str, Any]:

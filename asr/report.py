@@ -18,12 +18,17 @@ Variant = tuple[str, Callable[[Recognizer], None]]
 
 def evaluate_variants(recognizer: Recognizer, utterances: Sequence[Utterance], variants: Sequence[Variant],
                       output_dir: str | os.PathLike[str] | None = None, tag: str = "test") -> dict[str, Evaluation]:
-    """Evaluate ``utterances`` once per decoding variant; per-utterance files go to ``output_dir``."""
+    """Evaluate ``utterances`` once per decoding variant.
+
+    Per variant, ``output_dir`` receives ``TAG.VARIANT.jsonl`` (per utterance) and ``TAG.VARIANT.errors.md``
+    (the error report: confusions and alignments, worst first).
+    """
     results = {}
     for name, switch in variants:
         switch(recognizer)
-        out = None if output_dir is None else Path(output_dir) / f"{tag}.{name.replace(' ', '_')}.jsonl"
-        results[name] = evaluate(recognizer, utterances, out)
+        stem = None if output_dir is None else Path(output_dir) / f"{tag}.{name.replace(' ', '_')}"
+        results[name] = evaluate(recognizer, utterances, None if stem is None else f"{stem}.jsonl",
+                                 report=None if stem is None else f"{stem}.errors.md")
     recognizer.use_greedy()
     return results
 

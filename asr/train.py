@@ -33,6 +33,7 @@ from asr.errors import AsrError
 from asr.features import FeatureExtractor, SpecAugment
 from asr.manifest import Utterance
 from asr.model import AcousticModel
+from asr.plots import plot_training
 from asr.recognizer import Recognizer
 from asr.scoring import score
 from asr.text import BLANK_INDEX, Vocabulary, normalize_text
@@ -283,6 +284,7 @@ def train(
                                                       if isinstance(v, float)))
     if metrics is not None:
         metrics.close()
+        plot_training(exp_dir / METRICS_FILE, exp_dir)
     return TrainResult(exp_dir / BEST_FILE, history, skipped_batches, skipped)
 
 

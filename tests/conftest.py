@@ -67,3 +67,49 @@ def trained_digits(tmp_path_factory: pytest.TempPathFactory, ten_digits: list[Ut
                              seed=0)
     result = train(tiny_config(), ten_digits + strings, ten_digits, exp, resume=False, progress=False)
     return result
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def digits_server(trained_digits):
+    """``asr serve`` on a loopback port with the trained digits model, started and stopped here.
+
+    Yields the base URL. Limits are small (500 KiB, 20 s) so the tests can cross them cheaply.
+    """
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = free_port()
+    command = [sys.executable, "-m", "asr", "serve", "--model", str(trained_digits.best_model), "--port", str(port),
+               "--max-upload-mb", str(500 / 1024), "--max-seconds", "20"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "2"})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.time() > deadline:
+            process.kill()
+            pytest.fail(f"asr serve did not start:\n{process.stdout.read() if process.stdout else ''}")
+        time.sleep(0.2)
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()

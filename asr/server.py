@@ -1,0 +1,155 @@
+"""HTTP server: ``POST /transcribe`` (an uploaded audio file -> JSON transcript), ``GET /health``, and a web
+page at ``/`` to try a model in the browser.
+
+Built on FastAPI and served by uvicorn. Uploads are limited in bytes (413) and in seconds of audio (413);
+audio that cannot be read is answered with 415 and the reason. Requests are handled concurrently (upload,
+reading and resampling run in parallel); the network and decoder run one request at a time behind a lock,
+so results never mix and the process uses the threads torch is given, not one set per request.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, File, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from asr.audio import audio_info
+from asr.errors import AsrError
+from asr.recognizer import LONG_AUDIO_SECONDS, Recognizer
+
+_CHUNK = 1 << 20
+# A multipart body carries a few hundred bytes of boundaries and headers around the file itself.
+_MULTIPART_OVERHEAD = 64 * 1024
+
+
+@dataclass
+class ServerLimits:
+    """What one request may send."""
+
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_audio_seconds: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.max_upload_bytes <= 0 or self.max_audio_seconds <= 0:
+            raise AsrError("upload limits must be positive")
+
+
+class Transcriber:
+    """The recognizer behind a lock, and the checks a request goes through before it reaches it."""
+
+    def __init__(self, recognizer: Recognizer, limits: ServerLimits, model_name: str) -> None:
+        self.recognizer = recognizer
+        self.limits = limits
+        self.model_name = model_name
+        self._lock = threading.Lock()
+
+    def transcribe_file(self, path: str, name: str) -> dict[str, Any]:
+        """Transcribe a stored upload. Raises :class:`RequestError` with the HTTP status for bad input."""
+        try:
+            duration = audio_info(path).duration
+        except AsrError as error:
+            raise RequestError(415, f"{name}: {_reason(error, path)}") from None
+        if duration > self.limits.max_audio_seconds:
+            raise RequestError(413, f"{name}: the audio lasts {duration:.1f} s; this server accepts at most "
+                                    f"{self.limits.max_audio_seconds:g} s")
+        started = time.perf_counter()
+        try:
+            if duration > LONG_AUDIO_SECONDS:
+                with self._lock:
+                    result = self.recognizer.transcribe_long(path)
+            else:
+                waveform = self.recognizer.load(path)
+                with self._lock:
+                    result = self.recognizer.transcribe_waveforms([waveform])[0]
+        except AsrError as error:
+            raise RequestError(415, f"{name}: {_reason(error, path)}") from None
+        return {"file": name, "duration": round(duration, 3), **result.to_dict(),
+                "processing_seconds": round(time.perf_counter() - started, 3)}
+
+
+def _reason(error: AsrError, stored_path: str) -> str:
+    """The error's reason without the server's temporary file name (the client knows its own name)."""
+    return error.reason.replace(stored_path, "the upload")
+
+
+class RequestError(Exception):
+    """Bad input from a client: an HTTP status and a message for it."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def web_page() -> str:
+    """The single-file page served at ``/``."""
+    return resources.files("asr").joinpath("web/index.html").read_text(encoding="utf-8")
+
+
+def create_app(recognizer: Recognizer, limits: ServerLimits | None = None, model_name: str = "model") -> FastAPI:
+    """The FastAPI application (a separate function so tests and other servers can mount it)."""
+    limits = limits or ServerLimits()
+    transcriber = Transcriber(recognizer, limits, model_name)
+    app = FastAPI(title="asr", description="Speech recognition: upload audio, get the transcript with word times.")
+    page = web_page()
+
+    @app.middleware("http")
+    async def refuse_oversized_bodies(request: Request, call_next):  # noqa: ANN001, ANN202
+        # Refuse before the body is read when the client declares its size.
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limits.max_upload_bytes + _MULTIPART_OVERHEAD:
+            return JSONResponse({"detail": f"upload of {int(declared)} bytes is over the limit of "
+                                           f"{limits.max_upload_bytes} bytes"}, status_code=413)
+        return await call_next(request)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> str:
+        return page
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "model": model_name, "sample_rate": recognizer.sample_rate,
+                "max_upload_bytes": limits.max_upload_bytes, "max_audio_seconds": limits.max_audio_seconds}
+
+    @app.post("/transcribe")
+    def transcribe(file: Annotated[UploadFile, File(description="audio file: WAV, FLAC, OGG, MP3")]) -> JSONResponse:
+        # A plain function: FastAPI runs it in its thread pool, so requests proceed concurrently.
+        name = os.path.basename(file.filename or "upload")
+        suffix = Path(name).suffix if len(Path(name).suffix) <= 8 else ""
+        with tempfile.NamedTemporaryFile(suffix=suffix) as stored:
+            size = 0
+            while chunk := file.file.read(_CHUNK):
+                size += len(chunk)
+                if size > limits.max_upload_bytes:
+                    return JSONResponse({"detail": f"{name}: upload is over the limit of "
+                                                   f"{limits.max_upload_bytes} bytes"}, status_code=413)
+                stored.write(chunk)
+            stored.flush()
+            if size == 0:
+                return JSONResponse({"detail": f"{name}: the upload is empty"}, status_code=400)
+            try:
+                return JSONResponse(transcriber.transcribe_file(stored.name, name))
+            except RequestError as error:
+                return JSONResponse({"detail": error.message}, status_code=error.status)
+
+    return app
+
+
+def serve(model: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8000,
+          limits: ServerLimits | None = None, recognizer: Recognizer | None = None) -> None:
+    """Load ``model`` (unless a configured ``recognizer`` is given) and serve it until interrupted."""
+    import uvicorn
+
+    from asr.recognizer import load_model
+
+    recognizer = recognizer or load_model(model)
+    app = create_app(recognizer, limits, Path(model).name)
+    uvicorn.run(app, host=host, port=port, log_level="info")

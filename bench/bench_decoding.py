@@ -1,0 +1,101 @@
+"""Decoding cost: greedy against beam search (lexicon-free, + lexicon, + lexicon + LM) at several beam sizes,
+and float against int8 (dynamically quantized) networks, on the same connected-digit files in one run.
+
+    python bench/bench_decoding.py --model exp/fsdd/model.pt --data-dir ../shared/data/fsdd [--files 200]
+
+The network's output is computed once; the decoder rows time the search alone, per second of audio.
+The network rows time features + network (float, then int8) with greedy search, and give their WER.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from asr.audio import load_audio
+from asr.decode import BeamSearchConfig
+from asr.recognizer import load_model
+from asr.report import markdown_table
+from asr.scoring import score
+from data_prep.connected import ConnectedConfig, make_connected
+from data_prep.fsdd import prepare_fsdd
+
+DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def best_of(repeats: int, run) -> tuple[float, object]:  # noqa: ANN001
+    """Shortest wall time of ``repeats`` runs and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = run()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a digits model (recipes/fsdd)")
+    parser.add_argument("--data-dir", required=True, help="FSDD folder")
+    parser.add_argument("--files", type=int, default=200, help="connected-digit files to decode")
+    parser.add_argument("--beams", type=int, nargs="+", default=[1, 4, 16, 64, 256])
+    parser.add_argument("--lm", help="ARPA LM (default: digits.arpa beside the model)")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    model_path = Path(args.model)
+    lm = args.lm or str(model_path.parent / "digits.arpa")
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    recordings = [u for s in prepare_fsdd(args.data_dir, work / "data").splits.values() for u in s]
+    utts = make_connected(recordings, args.files, work / "connected", 8000, ConnectedConfig(3, 7), seed=2024)
+    refs = [u.text for u in utts]
+    audio_seconds = sum(u.duration for u in utts)
+
+    recognizer = load_model(model_path)
+    waveforms = [load_audio(u.audio, recognizer.sample_rate) for u in utts]
+
+    # Network cost: float against int8, greedy search, features included.
+    network_rows = []
+    int8 = load_model(model_path).quantize()
+    baseline = None
+    for name, model in (("float32", recognizer), ("int8 dynamic", int8)):
+        model.transcribe_waveforms(waveforms[:8])  # warm-up
+        seconds, results = best_of(3, lambda m=model: m.transcribe_waveforms(waveforms, batch_size=32))
+        baseline = baseline or seconds
+        network_rows.append([name, f"{seconds / audio_seconds:.5f}", f"{baseline / seconds:.2f}x",
+                             f"{100 * score(refs, [r.text for r in results]).wer:.2f}%"])
+
+    # Search cost alone, on log-probabilities computed once.
+    batches = []
+    for start in range(0, len(waveforms), 32):
+        batches.append(recognizer.log_probs(waveforms[start : start + 32]))
+
+    def decode_all() -> list[str]:
+        return [t.text for log_probs, lengths in batches for t in recognizer.decoder(log_probs, lengths)]
+
+    recognizer.use_greedy()
+    greedy_seconds, texts = best_of(3, decode_all)
+    rows = [["greedy", "-", f"{1000 * greedy_seconds / audio_seconds:.3f}", "1.0x",
+             f"{100 * score(refs, texts).wer:.2f}%"]]
+    for setting, lexicon, lm_path in (("beam", None, None), ("beam + lexicon", DIGITS, None),
+                                      ("beam + lexicon + LM", DIGITS, lm)):
+        for beam in args.beams:
+            recognizer.use_beam_search(BeamSearchConfig(beam_size=beam, lm_weight=0.5), lexicon=lexicon, lm=lm_path)
+            seconds, texts = best_of(2, decode_all)
+            rows.append([setting, beam, f"{1000 * seconds / audio_seconds:.3f}", f"{seconds / greedy_seconds:.1f}x",
+                         f"{100 * score(refs, texts).wer:.2f}%"])
+
+    print(f"{len(utts)} files, {audio_seconds:.0f} s of 8 kHz connected digits, torch threads 2, best of 2-3\n")
+    print("Network (features + network + greedy search), float against int8:\n")
+    print(markdown_table(["network", "RTF", "speed-up", "WER"], network_rows))
+    print("\nSearch alone (network output computed once):\n")
+    print(markdown_table(["decoder", "beam", "ms per audio second", "time vs greedy", "WER"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

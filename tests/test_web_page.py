@@ -1,0 +1,95 @@
+"""The web page in a real headless browser: upload a file, see the words with their times, click to seek.
+
+Drives Debian's Chromium (scripts/install_test_browser.sh installs it) through Playwright, which is told
+where the browser is and never downloads one. Set ASR_CHROMIUM to use another Chromium or Chrome binary.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+# Without these, Chromium tries to reach Google's servers at start and on a closed network stalls on them.
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--autoplay-policy=no-user-gesture-required"]
+
+
+def _chromium() -> str:
+    path = os.environ.get("ASR_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("Chromium not found: run scripts/install_test_browser.sh (the README's test command does)")
+    return path
+
+
+def _dark_pixels(png: bytes) -> int:
+    """Pixels dark enough to be text."""
+    grey = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    return int((grey < 100).sum())
+
+
+@pytest.fixture()
+def page(tmp_path: Path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_chromium(), headless=True, args=CHROMIUM_FLAGS)
+        try:
+            yield browser.new_page(viewport={"width": 1000, "height": 700})
+        finally:
+            browser.close()
+
+
+def test_upload_shows_words_with_times_and_a_click_seeks_the_audio(page, digits_server, trained_digits, tmp_path):
+    # a connected string the model was trained on: several words, so that seeking to a later one shows
+    strings = sorted((Path(trained_digits.best_model).parent / "connected").rglob("*.wav"))
+    audio = strings[0]
+    expected = httpx.post(f"{digits_server}/transcribe", files={"file": (audio.name, audio.read_bytes())},
+                          timeout=60).json()
+    assert len(expected["words"]) >= 2
+
+    page.goto(digits_server + "/")
+    transcript = page.locator("#transcript")
+    blank = transcript.screenshot()
+    page.set_input_files("#file", str(audio))
+    page.wait_for_selector("#transcript .word", timeout=60_000)
+
+    words = page.locator("#transcript .word")
+    assert words.all_inner_texts() == [w["word"] for w in expected["words"]]
+    assert page.locator("#words tbody tr").count() == len(expected["words"])
+    first_row = page.locator("#words tbody tr").first.locator("td").all_inner_texts()
+    assert first_row[:3] == [expected["words"][0]["word"], f"{expected['words'][0]['start']:.2f}",
+                             f"{expected['words'][0]['end']:.2f}"]
+    assert page.locator("#status").inner_text().startswith(audio.name)
+
+    # the screenshot shows the transcript: text where the empty box was blank
+    shot = transcript.screenshot(path=str(tmp_path / "transcript.png"))
+    page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+    assert _dark_pixels(blank) == 0
+    assert _dark_pixels(shot) > 200
+
+    # clicking the last word moves the player to that word's start time
+    last = expected["words"][-1]
+    page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=30_000)
+    words.last.click()
+    page.evaluate("document.getElementById('player').pause()")
+    position = page.evaluate("document.getElementById('player').currentTime")
+    assert last["start"] - 0.01 <= position <= last["end"] + 0.5
+
+
+def test_a_bad_file_shows_the_servers_reason(page, digits_server, tmp_path):
+    bogus = tmp_path / "notes.wav"
+    bogus.write_bytes(b"not audio at all" * 20)
+    page.goto(digits_server + "/")
+    page.set_input_files("#file", str(bogus))
+    page.wait_for_selector("#status.error", timeout=60_000)
+    message = page.locator("#status").inner_text()
+    assert "415" in message and "not a readable audio file" in message
+    assert page.locator("#transcript .word").count() == 0
