@@ -1,4 +1,4 @@
-"""Command line: ``asr train | evaluate | transcribe | serve | build-lm`` and the ``transcribe`` shortcut.
+"""Command line: ``asr train | evaluate | transcribe | serve | export | build-lm`` and the ``transcribe`` shortcut.
 
 The only module that parses arguments. User errors print one line on stderr and exit with status 2.
 """
@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="longest audio in seconds (default 600)")
     _add_decoding_options(serve)
 
+    export = sub.add_parser("export", help="export a model to ONNX (run by onnxruntime; load it like a .pt file)",
+                            description="Writes the network and all settings into one .onnx file; every command "
+                            "and asr.load_model accept it in place of model.pt.")
+    export.add_argument("--model", required=True, help="model file (model.pt)")
+    export.add_argument("--output", required=True, help="ONNX file to write (model.onnx)")
+
     build_lm = sub.add_parser("build-lm", help="build an ARPA n-gram LM from text",
                               description="Estimate an interpolated Kneser-Ney word n-gram model.")
     build_lm.add_argument("--text", required=True, help="text file, one sentence per line")
@@ -92,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="model file (model.pt)")
+    parser.add_argument("--model", required=True, help="model file (model.pt, or model.onnx from asr export)")
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG, ...)")
     parser.add_argument("--format", choices=["text", "json", "srt", "vtt"], default="text",
                         help="text: FILE<TAB>TRANSCRIPT; json: one object per line with words and times; "
@@ -236,8 +242,17 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export(args: argparse.Namespace) -> int:
+    from asr.onnx_export import export_onnx
+    from asr.recognizer import load_model
+
+    path = export_onnx(load_model(args.model), args.output)
+    print(f"wrote {path}")
+    return 0
+
+
 _COMMANDS = {"train": run_train, "evaluate": run_evaluate, "transcribe": run_transcribe,
-             "build-lm": run_build_lm, "serve": run_serve}
+             "build-lm": run_build_lm, "serve": run_serve, "export": run_export}
 
 
 def _run(function, args: argparse.Namespace, prog: str) -> int:  # noqa: ANN001

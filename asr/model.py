@@ -89,13 +89,15 @@ class AcousticModel(nn.Module):
             **rnn_kwargs,
         )
         directions = 2 if config.bidirectional else 1
+        # a plain int, so that TorchScript can compile output_lengths (it cannot read the dataclass)
+        self.halvings = config.subsampling.bit_length() - 1
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(config.hidden_size * directions, vocab_size)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Frames after subsampling: ``ceil(lengths / subsampling)`` (each stride-2 conv rounds up)."""
-        for _ in range(self.config.subsampling.bit_length() - 1):
-            lengths = (lengths + 1) // 2
+        for _ in range(self.halvings):
+            lengths = torch.div(lengths + 1, 2, rounding_mode="floor")
         return lengths
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -36,7 +36,7 @@ class Recognizer:
     def __init__(
         self,
         extractor: FeatureExtractor,
-        network: AcousticModel,
+        network: AcousticModel | Any,
         vocab: Vocabulary,
         metadata: dict[str, Any] | None = None,
     ) -> None:
@@ -75,6 +75,8 @@ class Recognizer:
         """
         if self.quantized:
             return self
+        if not self.runs_in_pytorch:
+            raise AsrError("an ONNX model is not quantized here: quantize the .pt model instead")
         with warnings.catch_warnings():
             # torch.ao.quantization is deprecated in favour of torchao, which has no dynamic int8 LSTM yet
             warnings.simplefilter("ignore")
@@ -149,7 +151,14 @@ class Recognizer:
                            path)
         atomic_save(self.package(), path)
 
+    @property
+    def runs_in_pytorch(self) -> bool:
+        """False for a network exported to ONNX (it cannot be quantized, saved or trained here)."""
+        return isinstance(self.network, nn.Module)
+
     def package(self) -> dict[str, Any]:
+        if not self.runs_in_pytorch:
+            raise AsrError("this model runs in onnxruntime; its weights are in the .onnx file only")
         state = {f"network.{k}": v for k, v in self.network.state_dict().items()}
         state["features.mean"] = self.extractor.mean
         state["features.std"] = self.extractor.std
@@ -157,8 +166,12 @@ class Recognizer:
                              self.metadata)
 
 
-def recognizer_from_package(package: dict[str, Any], source: str | os.PathLike[str] | None = None) -> Recognizer:
-    """Rebuild a :class:`Recognizer` from the dictionary of a model file."""
+def recognizer_from_package(package: dict[str, Any], source: str | os.PathLike[str] | None = None,
+                            network: Any = None) -> Recognizer:
+    """Rebuild a :class:`Recognizer` from the dictionary of a model file.
+
+    ``network``, when given, replaces the PyTorch network (the ONNX runtime's stand-in does).
+    """
     try:
         feature_config = FeatureConfig(**package["feature_config"])
         model_config = ModelConfig(**package["model_config"])
@@ -166,13 +179,21 @@ def recognizer_from_package(package: dict[str, Any], source: str | os.PathLike[s
         state = package["state_dict"]
         extractor = FeatureExtractor(feature_config)
         extractor.set_statistics(state["features.mean"], state["features.std"])
-        network = AcousticModel(feature_config.dim, len(vocab), model_config)
-        network.load_state_dict({k[len("network."):]: v for k, v in state.items() if k.startswith("network.")})
+        if network is None:
+            network = AcousticModel(feature_config.dim, len(vocab), model_config)
+            network.load_state_dict({k[len("network."):]: v for k, v in state.items() if k.startswith("network.")})
     except (KeyError, TypeError, RuntimeError) as error:
         raise AsrError(f"model file is inconsistent ({type(error).__name__}: {str(error)[:200]})", source) from None
     return Recognizer(extractor, network, vocab, package.get("metadata", {}))
 
 
 def load_model(path: str | os.PathLike[str]) -> Recognizer:
-    """Load a model file written by training; everything is rebuilt from the file alone."""
+    """Load a model file written by training (``.pt``) or exported to ONNX (``.onnx``, run by onnxruntime).
+
+    Everything is rebuilt from the file alone.
+    """
+    if Path(path).suffix.lower() == ".onnx":
+        from asr.onnx_export import load_onnx_model
+
+        return load_onnx_model(path)
     return recognizer_from_package(safe_load(path), Path(path))

@@ -1,5 +1,6 @@
 """Decoding cost: greedy against beam search (lexicon-free, + lexicon, + lexicon + LM) at several beam sizes,
-and float against int8 (dynamically quantized) networks, on the same connected-digit files in one run.
+and PyTorch float against int8 (dynamically quantized) and onnxruntime networks, on the same connected-digit
+files in one run.
 
     python bench/bench_decoding.py --model exp/fsdd/model.pt --data-dir ../shared/data/fsdd [--files 200]
 
@@ -19,6 +20,7 @@ import torch
 
 from asr.audio import load_audio
 from asr.decode import BeamSearchConfig
+from asr.onnx_export import export_onnx
 from asr.recognizer import load_model
 from asr.report import markdown_table
 from asr.scoring import score
@@ -61,8 +63,10 @@ def main() -> int:
     # Network cost: float against int8, greedy search, features included.
     network_rows = []
     int8 = load_model(model_path).quantize()
+    onnx_model = load_model(export_onnx(load_model(model_path), work / "model.onnx"))
     baseline = None
-    for name, model in (("float32", recognizer), ("int8 dynamic", int8)):
+    for name, model in (("PyTorch float32", recognizer), ("PyTorch int8 dynamic", int8),
+                        ("onnxruntime float32", onnx_model)):
         model.transcribe_waveforms(waveforms[:8])  # warm-up
         seconds, results = best_of(3, lambda m=model: m.transcribe_waveforms(waveforms, batch_size=32))
         baseline = baseline or seconds
@@ -90,7 +94,7 @@ def main() -> int:
                          f"{100 * score(refs, texts).wer:.2f}%"])
 
     print(f"{len(utts)} files, {audio_seconds:.0f} s of 8 kHz connected digits, torch threads 2, best of 2-3\n")
-    print("Network (features + network + greedy search), float against int8:\n")
+    print("Network (features + network + greedy search), float against int8 and onnxruntime:\n")
     print(markdown_table(["network", "RTF", "speed-up", "WER"], network_rows))
     print("\nSearch alone (network output computed once):\n")
     print(markdown_table(["decoder", "beam", "ms per audio second", "time vs greedy", "WER"], rows))

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from asr.audio import load_audio
+from asr.onnx_export import export_onnx
 from asr.recognizer import load_model
 from asr.report import markdown_table
 from asr.scoring import score
@@ -30,10 +31,13 @@ from data_prep.fsdd import prepare_fsdd
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
-def time_ours(model_path: Path, files: list[str], beam: dict | None) -> tuple[float, float, list[str]]:
+def time_ours(model_path: Path, files: list[str], beam: dict | None,
+              quantize: bool = False) -> tuple[float, float, list[str]]:
     """Seconds with model load excluded and included, and the transcripts."""
     started = time.perf_counter()
     model = load_model(model_path)
+    if quantize:
+        model.quantize()
     if beam is not None:
         model.use_beam_search(lexicon=beam["lexicon"], lm=beam["lm"])
     loaded = time.perf_counter()
@@ -82,10 +86,15 @@ def main() -> int:
     files, refs = [u.audio for u in utts], [u.text for u in utts]
     audio_seconds = sum(u.duration for u in utts)
 
+    onnx_path = export_onnx(load_model(model_path), work / "model.onnx")
     rows, baseline = [], None
     runs = [("pocketsphinx en-us + digit grammar", lambda: time_pocketsphinx(files)),
             ("ours, greedy", lambda: time_ours(model_path, files, None)),
-            ("ours, beam 16 + lexicon + LM", lambda: time_ours(model_path, files, {"lexicon": DIGITS, "lm": lm}))]
+            ("ours, beam 16 + lexicon + LM", lambda: time_ours(model_path, files, {"lexicon": DIGITS, "lm": lm})),
+            ("ours, greedy, int8 (--quantize)", lambda: time_ours(model_path, files, None, quantize=True)),
+            ("ours, greedy, ONNX (onnxruntime)", lambda: time_ours(onnx_path, files, None)),
+            ("ours, beam 16 + lexicon + LM, ONNX", lambda: time_ours(onnx_path, files, {"lexicon": DIGITS,
+                                                                                        "lm": lm}))]
     for name, run in runs:
         measured = run()
         if measured is None:
@@ -97,17 +106,23 @@ def main() -> int:
         rows.append([name, f"{rtf:.4f}", f"{incl / audio_seconds:.4f}", f"{baseline / rtf:.1f}x",
                      f"{100 * score(refs, texts).wer:.2f}%"])
     short = files[0]
-    walls = []
-    for _ in range(3):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "asr", "transcribe", "--model", str(model_path), short], check=True,
-                       capture_output=True)
-        walls.append(time.perf_counter() - started)
+    walls: dict[str, list[float]] = {}
+    commands = {"python3 -c 'import torch' (the floor)": [sys.executable, "-c", "import torch"],
+                "transcribe, model.pt": [sys.executable, "-m", "asr", "transcribe", "--model", str(model_path), short],
+                "transcribe, model.onnx": [sys.executable, "-m", "asr", "transcribe", "--model", str(onnx_path),
+                                           short]}
+    for _ in range(5):
+        for name, command in commands.items():
+            started = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True)
+            walls.setdefault(name, []).append(time.perf_counter() - started)
     print(f"{len(files)} files, {audio_seconds:.0f} s of 8 kHz connected digits (FSDD speakers), torch threads 2\n")
     print(markdown_table(["system", "RTF (load excluded)", "RTF (load included)", "speed vs pocketsphinx",
                           "WER"], rows))
-    print(f"one `transcribe` process on one {utts[0].duration:.1f} s file, start-up included: "
-          f"median {statistics.median(walls):.2f} s of {', '.join(f'{w:.2f}' for w in walls)}")
+    print(f"\nOne whole process on one {utts[0].duration:.1f} s file, start-up included (5 runs each, interleaved):\n")
+    print(markdown_table(["command", "median", "runs"],
+                         [[name, f"{statistics.median(w):.2f} s", ", ".join(f"{x:.2f}" for x in w)]
+                          for name, w in walls.items()]))
     return 0
 
 

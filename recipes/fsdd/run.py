@@ -11,6 +11,7 @@ written to EXP/model.pt; (4) EXP/results.md.
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -81,6 +82,10 @@ def main() -> int:
                                    seed=999)
         iso = evaluate_variants(recognizer, isolated, variants(lm_path), fold, "isolated")
         con = evaluate_variants(recognizer, connected, variants(lm_path), fold, "connected")
+        int8 = load_model(result.best_model).quantize()
+        iso.update(evaluate_variants(int8, isolated, [("greedy int8", lambda r: r.use_greedy())], fold, "isolated"))
+        con.update(evaluate_variants(int8, connected, [("greedy int8", lambda r: r.use_greedy())], fold,
+                                     "connected"))
         for name in iso:
             accuracy = sum(r == h for r, h in zip(iso[name].references, iso[name].hypotheses, strict=True)) / len(
                 iso[name].references)
@@ -99,6 +104,8 @@ def main() -> int:
     load_model(result.best_model).save(exp / "model.pt")
     (exp / "digits.arpa").write_bytes(final_lm.read_bytes())
     (exp / "lexicon.txt").write_text("\n".join(lexicon) + "\n")
+    for plot in ("loss.png", "error_rates.png"):
+        shutil.copyfile(exp / "final" / plot, exp / plot)
 
     # Stage 4: results.
     minutes = (time.time() - started) / 60
@@ -110,7 +117,10 @@ def main() -> int:
             "strings of 3-7 digits built from that speaker's recordings.\n\n"
             + markdown_table(["held-out speaker", "decoder", "isolated accuracy", "connected WER", "connected CER"],
                              rows)
-            + f"\nFinal model (all speakers): `{exp / 'model.pt'}`, with `digits.arpa` and `lexicon.txt`.\n")
+            + f"\nFinal model (all speakers): `{exp / 'model.pt'}`, with `digits.arpa` and `lexicon.txt`.\n"
+            "Error reports (confusions, alignments worst first): `heldout_SPEAKER/{isolated,connected}.DECODER"
+            ".errors.md`.\n\nTraining of the final model (validation: held-back recordings of the same speakers):\n\n"
+            "![training and validation loss](loss.png)\n![validation WER and CER](error_rates.png)\n")
     (exp / "results.md").write_text(text)
     print(text)
     return 0
