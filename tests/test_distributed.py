@@ -31,6 +31,7 @@ def test_torchrun_two_processes(tmp_path, ten_digits):
     assert rows[-1]["valid_loss"] < rows[0]["valid_loss"]
     # 20 utterances in batches of 2 -> 10 batches, 5 per rank per epoch
     assert rows[-1]["step"] == 6 * 5
-    assert sorted(p.name for p in exp.iterdir()) == ["config.json", "last.pt", "metrics.jsonl", "model.pt",
-                                                      "train_state.pt"]
+    # one writer: one set of files, plots included, and no second rank's leftovers
+    assert sorted(p.name for p in exp.iterdir()) == ["config.json", "error_rates.png", "last.pt", "loss.png",
+                                                      "metrics.jsonl", "model.pt", "train_state.pt"]
     load_model(exp / "model.pt")
