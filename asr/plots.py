@@ -50,31 +50,28 @@ def plot_training(metrics_path: str | os.PathLike[str], out_dir: str | os.PathLi
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     x = [row["epoch"] for row in epochs]
-    written = []
 
-    figure, axes = plt.subplots(figsize=(6, 3.6), dpi=100)
-    axes.plot(x, [row["train_loss"] for row in epochs], marker="o", markersize=3, label="training")
-    if any("valid_loss" in row for row in epochs):
-        axes.plot(x, [row.get("valid_loss") for row in epochs], marker="o", markersize=3, label="validation")
-    axes.set(xlabel="epoch", ylabel="CTC loss per utterance", title="Loss")
-    axes.set_yscale("log")
-    axes.grid(alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(out / LOSS_PLOT)
-    plt.close(figure)
-    written.append(out / LOSS_PLOT)
-
-    if any("valid_wer" in row for row in epochs):
+    def draw(name: str, curves: dict[str, list[float]], ylabel: str, title: str, log_scale: bool) -> Path:
         figure, axes = plt.subplots(figsize=(6, 3.6), dpi=100)
-        axes.plot(x, [100 * row["valid_wer"] for row in epochs], marker="o", markersize=3, label="WER")
-        axes.plot(x, [100 * row["valid_cer"] for row in epochs], marker="o", markersize=3, label="CER")
-        axes.set(xlabel="epoch", ylabel="%", title="Validation error rates (greedy)")
-        axes.set_ylim(bottom=0)
+        for label, values in curves.items():
+            axes.plot(x, values, marker="o", markersize=3, label=label)
+        axes.set(xlabel="epoch", ylabel=ylabel, title=title)
+        if log_scale:
+            axes.set_yscale("log")
+        else:
+            axes.set_ylim(bottom=0)
         axes.grid(alpha=0.3)
         axes.legend()
         figure.tight_layout()
-        figure.savefig(out / ERROR_PLOT)
+        figure.savefig(out / name)
         plt.close(figure)
-        written.append(out / ERROR_PLOT)
+        return out / name
+
+    losses = {"training": [row["train_loss"] for row in epochs]}
+    if any("valid_loss" in row for row in epochs):
+        losses["validation"] = [row.get("valid_loss") for row in epochs]
+    written = [draw(LOSS_PLOT, losses, "CTC loss per utterance", "Loss", log_scale=True)]
+    if any("valid_wer" in row for row in epochs):
+        rates = {"WER": [100 * row["valid_wer"] for row in epochs], "CER": [100 * row["valid_cer"] for row in epochs]}
+        written.append(draw(ERROR_PLOT, rates, "%", "Validation error rates (greedy)", log_scale=False))
     return written

@@ -19,16 +19,14 @@ import time
 from pathlib import Path
 
 import torch
+from digit_strings import connected_digit_strings
 
 from asr.audio import load_audio
 from asr.onnx_export import export_onnx
 from asr.recognizer import load_model
 from asr.report import markdown_table
 from asr.scoring import score
-from data_prep.connected import ConnectedConfig, make_connected
-from data_prep.fsdd import prepare_fsdd
-
-DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+from data_prep.fsdd import DIGIT_WORDS as DIGITS
 
 
 def time_ours(model_path: Path, files: list[str], beam: dict | None,
@@ -81,8 +79,7 @@ def main() -> int:
     model_path = Path(args.model)
     lm = args.lm or str(model_path.parent / "digits.arpa")
     work = Path(tempfile.mkdtemp(prefix="bench-"))
-    recordings = [u for s in prepare_fsdd(args.data_dir, work / "data").splits.values() for u in s]
-    utts = make_connected(recordings, args.files, work / "connected", 8000, ConnectedConfig(3, 7), seed=2024)
+    utts = connected_digit_strings(args.data_dir, args.files, work)
     files, refs = [u.audio for u in utts], [u.text for u in utts]
     audio_seconds = sum(u.duration for u in utts)
 
