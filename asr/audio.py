@@ -3,6 +3,9 @@
 Every reader returns mono float32 samples in [-1, 1] at the requested sample rate:
 multi-channel audio is mixed down by averaging the channels, integer PCM is scaled by soundfile,
 and any other sample rate is resampled with torchaudio's band-limited sinc resampler.
+
+Reading at the file's own rate needs no PyTorch (:func:`read_audio` returns NumPy), which keeps the start-up
+of ONNX inference short; PyTorch is imported only to resample or to hand out tensors.
 """
 
 from __future__ import annotations
@@ -10,13 +13,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
-import torch
-import torchaudio.functional as AF
 
 from asr.errors import AsrError
+
+if TYPE_CHECKING:
+    import torch
 
 #: Refuse to load more than this many samples (all channels) at once: 2**27 float32 samples are 512 MiB,
 #: 70 minutes of 32 kHz mono. Longer recordings are transcribed in pieces (asr.segment).
@@ -53,10 +58,17 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
 
 
 def load_audio(path: str | os.PathLike[str], sample_rate: int) -> torch.Tensor:
+    """:func:`read_audio` as a tensor of shape ``(samples,)``."""
+    import torch
+
+    return torch.from_numpy(read_audio(path, sample_rate))
+
+
+def read_audio(path: str | os.PathLike[str], sample_rate: int) -> np.ndarray:
     """Read an audio file as mono float32 samples at ``sample_rate``.
 
     Returns:
-        Tensor of shape ``(samples,)``.
+        Array of shape ``(samples,)``.
 
     Raises:
         AsrError: the file is missing, not audio, empty, too long, or holds NaN/infinite samples.
@@ -81,7 +93,7 @@ def load_audio(path: str | os.PathLike[str], sample_rate: int) -> torch.Tensor:
     except Exception as error:
         raise AsrError(f"audio data could not be decoded ({_short(error)})", path) from None
     data = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
-    return prepare_waveform(data, info.sample_rate, sample_rate, source=path)
+    return prepare_samples(data, info.sample_rate, sample_rate, source=path)
 
 
 def prepare_waveform(
@@ -90,6 +102,18 @@ def prepare_waveform(
     sample_rate: int,
     source: str | os.PathLike[str] | None = None,
 ) -> torch.Tensor:
+    """:func:`prepare_samples` as a tensor of shape ``(samples,)``."""
+    import torch
+
+    return torch.from_numpy(prepare_samples(samples, input_rate, sample_rate, source))
+
+
+def prepare_samples(
+    samples: np.ndarray | torch.Tensor,
+    input_rate: int,
+    sample_rate: int,
+    source: str | os.PathLike[str] | None = None,
+) -> np.ndarray:
     """Turn raw samples into mono float32 at ``sample_rate``.
 
     Args:
@@ -99,11 +123,11 @@ def prepare_waveform(
         source: named in error messages.
 
     Returns:
-        Tensor of shape ``(samples,)``.
+        Array of shape ``(samples,)``.
     """
     if isinstance(input_rate, bool) or not isinstance(input_rate, int | np.integer) or input_rate <= 0:
         raise AsrError(f"sample rate must be a positive integer, got {input_rate!r}", source)
-    array = samples.detach().cpu().numpy() if isinstance(samples, torch.Tensor) else np.asarray(samples)
+    array = samples.detach().cpu().numpy() if hasattr(samples, "detach") else np.asarray(samples)
     if array.dtype.kind in "iu":
         info = np.iinfo(array.dtype)
         array = (array.astype(np.float64) - (info.max + info.min + 1) / 2) / ((info.max - info.min + 1) / 2)
@@ -119,8 +143,12 @@ def prepare_waveform(
         raise AsrError("audio contains NaN or infinite samples", source)
     if not MIN_RATE <= int(input_rate) <= MAX_RATE:
         raise AsrError(f"sample rate {input_rate} Hz is outside {MIN_RATE}..{MAX_RATE} Hz", source)
-    waveform = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-    return resample(waveform, int(input_rate), sample_rate)
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if int(input_rate) == sample_rate:
+        return array
+    import torch
+
+    return resample(torch.from_numpy(array), int(input_rate), sample_rate).numpy()
 
 
 def resample(waveform: torch.Tensor, input_rate: int, output_rate: int) -> torch.Tensor:
@@ -138,12 +166,14 @@ def resample(waveform: torch.Tensor, input_rate: int, output_rate: int) -> torch
         ratio = ratio.limit_denominator(1000)
         while ratio.numerator > 1000:  # upsampling by more than 1000: shrink both terms
             ratio = Fraction(round(ratio.numerator / 2), max(1, round(ratio.denominator / 2)))
+    import torchaudio.functional as AF
+
     return AF.resample(waveform, ratio.denominator, ratio.numerator)
 
 
 def write_audio(path: str | os.PathLike[str], waveform: torch.Tensor | np.ndarray, sample_rate: int) -> None:
     """Write mono float samples ``(samples,)`` as 16-bit PCM WAV (or the format the extension names)."""
-    array = waveform.detach().cpu().numpy() if isinstance(waveform, torch.Tensor) else np.asarray(waveform)
+    array = waveform.detach().cpu().numpy() if hasattr(waveform, "detach") else np.asarray(waveform)
     sf.write(os.fspath(path), np.clip(array, -1.0, 1.0), sample_rate, subtype="PCM_16")
 
 

@@ -12,11 +12,12 @@ import pickle
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from asr.errors import AsrError
+
+if TYPE_CHECKING:
+    import torch
 
 FORMAT_NAME = "asr-model"
 #: Bumped whenever the layout of the file changes; loading refuses versions it does not know.
@@ -28,6 +29,8 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> None:
 
     A crash at any moment leaves either the old file or the new one, never half of one.
     """
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -59,6 +62,8 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
 
 def safe_load(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a file written by :func:`atomic_save` with the restricted (weights-only) unpickler."""
+    import torch
+
     if not os.path.isfile(path):
         raise AsrError("model file not found", path)
     try:

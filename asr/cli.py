@@ -154,8 +154,8 @@ def start_distributed(config):  # noqa: ANN001, ANN201
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from asr.evaluate import evaluate
+    from asr.inference import load_model
     from asr.manifest import read_manifest
-    from asr.recognizer import load_model
 
     recognizer = load_model(args.model)
     _apply_decoding_options(recognizer, args)
@@ -170,11 +170,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_transcribe(args: argparse.Namespace) -> int:
-    import torch
+    # No PyTorch import here: with a model.onnx, greedy decoding runs on onnxruntime alone (fast start-up).
+    import numpy as np
 
     from asr.audio import audio_info
     from asr.decode import Transcript
-    from asr.recognizer import LONG_AUDIO_SECONDS, load_model
+    from asr.inference import LONG_AUDIO_SECONDS, load_model
     from asr.subtitles import to_srt, to_vtt
 
     if args.format in ("srt", "vtt") and len(args.files) > 1 and not args.output_dir:
@@ -185,7 +186,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
     # Load in groups so that one bad file is reported while the rest are still transcribed.
     for start in range(0, len(args.files), max(args.batch_size, 1)):
         names = args.files[start : start + args.batch_size]
-        loaded: list[torch.Tensor | AsrError | Transcript] = []
+        loaded: list[np.ndarray | AsrError | Transcript] = []
         for name in names:
             try:
                 if audio_info(name).duration > LONG_AUDIO_SECONDS:
@@ -194,7 +195,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
                     loaded.append(recognizer.load(name))
             except AsrError as error:
                 loaded.append(error)
-        short = [w for w in loaded if isinstance(w, torch.Tensor)]
+        short = [w for w in loaded if isinstance(w, np.ndarray)]
         results = iter(recognizer.transcribe_waveforms(short, args.batch_size))
         for name, item in zip(names, loaded, strict=True):
             if isinstance(item, AsrError):
@@ -232,7 +233,7 @@ def run_build_lm(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from asr.recognizer import load_model
+    from asr.inference import load_model
     from asr.server import ServerLimits, serve
 
     limits = ServerLimits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_audio_seconds=args.max_seconds)

@@ -1,7 +1,9 @@
 """CTC decoding: greedy, and beam search through torchaudio's flashlight decoder.
 
-Both take log-probabilities ``(batch, frames, vocab)`` with ``lengths (batch,)`` and return one
-:class:`Transcript` per utterance, with per-word start/end times and confidences.
+Both take log-probabilities ``(batch, frames, vocab)`` with ``lengths (batch,)`` (NumPy arrays or
+PyTorch tensors) and return one :class:`Transcript` per utterance, with per-word start/end times and
+confidences. Importing this module does not import PyTorch (greedy decoding runs in NumPy), so the
+ONNX inference path starts fast; beam search imports it when first used.
 """
 
 from __future__ import annotations
@@ -13,12 +15,25 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import torch
+import numpy as np
 
 from asr.errors import AsrError
 from asr.lm import read_arpa
 from asr.text import BLANK_INDEX, BLANK_TOKEN, WORD_SEPARATOR, Vocabulary, normalize_text
+
+#: Log-probabilities or lengths as either library holds them.
+ArrayLike = Any  # np.ndarray | torch.Tensor
+
+
+def as_numpy(values: ArrayLike) -> np.ndarray:
+    """A NumPy view of a tensor (detached, on the CPU, float32 for floating types) or of an array."""
+    if hasattr(values, "detach"):  # a torch.Tensor, recognised without importing torch
+        values = values.detach().cpu()
+        values = values.float() if values.is_floating_point() else values
+        return values.numpy()
+    return np.asarray(values)
 
 
 @dataclass
@@ -49,7 +64,7 @@ class Transcript:
 def words_from_tokens(
     tokens: Sequence[int],
     frames: Sequence[int],
-    log_probs: torch.Tensor,
+    log_probs: np.ndarray,
     vocab: Vocabulary,
     frame_seconds: float,
 ) -> Transcript:
@@ -104,17 +119,17 @@ class GreedyDecoder:
         self.vocab = vocab
         self.frame_seconds = frame_seconds
 
-    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[Transcript]:
+    def __call__(self, log_probs: ArrayLike, lengths: ArrayLike) -> list[Transcript]:
         """``(batch, frames, vocab)``, ``(batch,)`` -> one transcript per utterance."""
-        best = log_probs.argmax(dim=-1).cpu()
-        log_probs = log_probs.float().cpu()
+        log_probs, lengths = as_numpy(log_probs), as_numpy(lengths)
+        best = log_probs.argmax(axis=-1)
         results = []
         for b in range(best.shape[0]):
             path = best[b, : int(lengths[b])]
-            keep = torch.ones_like(path, dtype=torch.bool)
+            keep = np.ones(path.shape, dtype=bool)
             keep[1:] = path[1:] != path[:-1]
             keep &= path != BLANK_INDEX
-            frames = keep.nonzero().squeeze(1)
+            frames = np.flatnonzero(keep)
             results.append(
                 words_from_tokens(path[frames].tolist(), frames.tolist(), log_probs[b], self.vocab,
                                   self.frame_seconds)
@@ -188,6 +203,24 @@ def _word_ends(letters: list[int], spellings: list[list[int]]) -> list[int] | No
     return None if found is None else list(found)
 
 
+def with_closing_separator(log_probs: np.ndarray, lengths: np.ndarray, separator: int) -> tuple[np.ndarray, np.ndarray]:
+    """Append to each utterance one frame that is certainly the word separator.
+
+    Lexicon spellings end with the separator, so a word that fills the utterance to its last frame
+    could not be completed; the added frame lets every hypothesis close its last word at no cost.
+    ``(batch, frames, vocab)``, ``(batch,)`` -> ``(batch, frames + 1, vocab)``, ``(batch,)``.
+    """
+    batch, frames, vocab = log_probs.shape
+    closing = np.full(vocab, -1e4, dtype=np.float32)
+    closing[separator] = 0.0
+    out = np.full((batch, frames + 1, vocab), -1e4, dtype=np.float32)
+    for b in range(batch):
+        length = int(lengths[b])
+        out[b, :length] = log_probs[b, :length]
+        out[b, length] = closing
+    return out, lengths + 1
+
+
 class BeamSearchDecoder:
     """CTC beam search with an optional lexicon and an optional word n-gram LM (ARPA).
 
@@ -224,8 +257,10 @@ class BeamSearchDecoder:
         lexicon_path = None
         if words is not None:
             lexicon_path = Path(self._tmp.name) / "lexicon.txt"
+            # Each spelling ends with the word separator, as flashlight expects: without it, a long
+            # "nnnooo" may be read as two words "no no" (seen on the yes/no test set).
             lexicon_path.write_text(
-                "".join(f"{w}\t{' '.join(w)}\n" for w in words), encoding="utf-8"
+                "".join(f"{w}\t{' '.join(w)} {WORD_SEPARATOR}\n" for w in words), encoding="utf-8"
             )
         cfg = self.config
         self._decoder = ctc_decoder(
@@ -265,10 +300,18 @@ class BeamSearchDecoder:
                 out_frames.append(frame)
         return out_tokens, out_frames
 
-    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[Transcript]:
+    def __call__(self, log_probs: ArrayLike, lengths: ArrayLike) -> list[Transcript]:
         """``(batch, frames, vocab)``, ``(batch,)`` -> one transcript per utterance."""
-        emissions = log_probs.detach().float().cpu().contiguous()
-        hypotheses = self._decoder(emissions, lengths.detach().cpu().to(torch.int32))
+        import torch
+
+        emissions = np.ascontiguousarray(as_numpy(log_probs), dtype=np.float32)
+        lengths = as_numpy(lengths).astype(np.int32)
+        if self._uses_lexicon:
+            searched, searched_lengths = with_closing_separator(emissions, lengths,
+                                                                self.vocab.tokens.index(WORD_SEPARATOR))
+        else:
+            searched, searched_lengths = emissions, lengths
+        hypotheses = self._decoder(torch.from_numpy(searched), torch.from_numpy(searched_lengths))
         results = []
         for b, nbest in enumerate(hypotheses):
             if not nbest:

@@ -11,8 +11,8 @@ from tqdm import tqdm
 
 from asr.error_report import write_error_report
 from asr.errors import AsrError
+from asr.inference import BaseRecognizer
 from asr.manifest import Utterance
-from asr.recognizer import Recognizer
 from asr.scoring import Score, score, write_per_utterance
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class Evaluation:
 
 
 def evaluate(
-    recognizer: Recognizer,
+    recognizer: BaseRecognizer,
     utterances: Sequence[Utterance],
     output: str | os.PathLike[str] | None = None,
     batch_size: int = 16,

@@ -1,64 +1,122 @@
-"""ONNX export: the acoustic network as an ONNX graph, run by onnxruntime, in one self-contained file.
+"""ONNX export: waveform to log-probabilities (features and network) in one self-contained ``.onnx`` file.
 
-The ``.onnx`` file holds the network (any batch size and length; padded frames are masked through the
-LSTM's sequence lengths) and, in its metadata, everything else a :class:`~asr.recognizer.Recognizer`
-needs: feature settings and statistics, vocabulary, model settings. ``asr.load_model("model.onnx")``
-gives a recognizer like any other, whose network runs in onnxruntime (faster than eager PyTorch on a
-CPU for these small recurrent models; see bench/README.md). Loading parses JSON and an ONNX graph, never
-pickles, so an ONNX model file cannot run code either.
+The graph takes waveforms and gives CTC log-probabilities, so running it needs onnxruntime and NumPy but
+no PyTorch (:mod:`asr.onnx_model`): a ``transcribe`` process then starts in a fraction of the time that
+importing PyTorch takes. Its metadata holds everything else a recogniser needs: vocabulary, sample rate,
+frame shift and the model's settings.
+
+Graph inputs and outputs:
+  ``waveforms (batch, samples)``: each waveform reflect-padded by ``pad`` samples on both sides (the
+  ``center=True`` padding of the STFT, done per utterance by the caller), then zero-padded to the longest;
+  ``num_samples (batch,)``: each waveform's length before any padding;
+  -> ``log_probs (batch, frames', vocab)`` and ``out_lengths (batch,)``.
+
+ONNX has no complex numbers, so the STFT is a strided convolution with the windowed DFT basis; the window,
+mel filterbank and DCT matrix are torchaudio's own buffers, and the export checks that the graph's features
+match torchaudio's. Loading parses JSON and an ONNX graph, never pickles, so an ONNX model file cannot run
+code either.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
+from torch import nn
 
-from asr.checkpoint import FORMAT_NAME, FORMAT_VERSION
 from asr.errors import AsrError
-from asr.model import ModelConfig
+from asr.features import LOG_FLOOR, FeatureExtractor
+from asr.onnx_model import GRAPH_LAYOUT, METADATA_KEY, require_onnxruntime
 
-METADATA_KEY = "asr_package"
 OPSET = 17
 
 
-def _require_onnx() -> tuple[Any, Any]:
-    try:
-        import onnx
-        import onnxruntime
-    except ImportError:
-        raise AsrError("ONNX support needs the onnx and onnxruntime packages: pip install -e '.[onnx]'") from None
-    return onnx, onnxruntime
+class ExportableFeatures(nn.Module):
+    """The features of a :class:`~asr.features.FeatureExtractor`, normalised, in ONNX-exportable operations.
+
+    ``(batch, samples + 2 * pad)`` reflect-padded waveforms and ``(batch,)`` frame counts ->
+    ``(batch, frames, dim)``, zero after each utterance's frames (as :func:`pad_sequence` leaves them).
+    """
+
+    def __init__(self, extractor: FeatureExtractor) -> None:
+        super().__init__()
+        config = extractor.config
+        mfcc = config.kind == "mfcc"
+        mel_spectrogram = extractor.transform.MelSpectrogram if mfcc else extractor.transform
+        spectrogram = mel_spectrogram.spectrogram
+        n_fft, window = spectrogram.n_fft, spectrogram.window
+        left = (n_fft - window.numel()) // 2  # torch.stft centres a shorter window inside the FFT frame
+        window = nn.functional.pad(window, (left, n_fft - window.numel() - left))
+        time = torch.arange(n_fft, dtype=torch.float64)
+        freq = torch.arange(n_fft // 2 + 1, dtype=torch.float64)
+        angle = 2 * math.pi * freq.unsqueeze(1) * time.unsqueeze(0) / n_fft  # (freqs, n_fft)
+        basis = torch.cat([torch.cos(angle), -torch.sin(angle)]) * window.double()
+        self.register_buffer("basis", basis.float().unsqueeze(1))  # (2 * freqs, 1, n_fft)
+        self.register_buffer("filterbank", mel_spectrogram.mel_scale.fb.clone())  # (freqs, n_mels)
+        self.register_buffer("dct", extractor.transform.dct_mat.clone() if mfcc else torch.empty(0))
+        self.register_buffer("mean", extractor.mean.clone())
+        self.register_buffer("std", extractor.std.clone())
+        self.hop = config.hop_length
+        self.pad = n_fft // 2
+        self.mfcc = mfcc
+        self.utterance_cmn = config.utterance_cmn
+
+    def forward(self, waveforms: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        spectrum = nn.functional.conv1d(waveforms.unsqueeze(1), self.basis, stride=self.hop)  # (b, 2F, t)
+        real, imag = spectrum.chunk(2, dim=1)
+        power = (real * real + imag * imag).transpose(1, 2)  # (batch, frames, freqs)
+        features = torch.log(power @ self.filterbank + LOG_FLOOR)
+        if self.mfcc:
+            features = features @ self.dct
+        valid = (torch.arange(features.shape[1]).unsqueeze(0) < frames.unsqueeze(1)).unsqueeze(2).float()
+        if self.utterance_cmn:
+            features = features - (features * valid).sum(1, keepdim=True) / frames.view(-1, 1, 1).float()
+        return (features - self.mean) / self.std * valid
+
+
+class WaveformModel(nn.Module):
+    """Exportable features + acoustic network: the whole graph of the ``.onnx`` file."""
+
+    def __init__(self, extractor: FeatureExtractor, network: nn.Module) -> None:
+        super().__init__()
+        self.features = ExportableFeatures(extractor)
+        self.network = network
+
+    def forward(self, waveforms: torch.Tensor, num_samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        frames = torch.div(num_samples, self.features.hop, rounding_mode="floor") + 1
+        return self.network(self.features(waveforms, frames), frames)
 
 
 def export_onnx(recognizer: Any, path: str | os.PathLike[str]) -> Path:
-    """Write ``recognizer``'s network and settings to ``path`` (``.onnx``). Returns the path."""
-    onnx, _ = _require_onnx()
-    if getattr(recognizer, "quantized", False) or not isinstance(recognizer.network, torch.nn.Module):
+    """Write ``recognizer``'s features, network and settings to ``path`` (``.onnx``). Returns the path."""
+    onnx, _ = require_onnxruntime()
+    if getattr(recognizer, "quantized", False) or not getattr(recognizer, "runs_in_pytorch", False):
         raise AsrError("export the float model: load the .pt file without --quantize")
-    network = recognizer.network.cpu().eval()
-    dim = recognizer.extractor.config.dim
-    example = (torch.zeros(2, 50, dim), torch.tensor([50, 30]))
+    model = WaveformModel(recognizer.extractor.cpu().eval(), recognizer.network.cpu().eval()).eval()
+    _check_features(recognizer.extractor, model.features)
+    pad = model.features.pad
+    example = (torch.zeros(2, 8000 + 2 * pad), torch.tensor([8000, 5000]))
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter warns about its own deprecation
         # dynamo=False: torch.export cannot trace packed sequences; the TorchScript-based exporter maps them
         # to the ONNX LSTM's sequence_lens input.
-        torch.onnx.export(network, example, buffer, input_names=["features", "lengths"],
+        torch.onnx.export(model, example, buffer, input_names=["waveforms", "num_samples"],
                           output_names=["log_probs", "out_lengths"], opset_version=OPSET, dynamo=False,
-                          dynamic_axes={"features": {0: "batch", 1: "frames"}, "lengths": {0: "batch"},
+                          dynamic_axes={"waveforms": {0: "batch", 1: "samples"}, "num_samples": {0: "batch"},
                                         "log_probs": {0: "batch", 1: "out_frames"}, "out_lengths": {0: "batch"}})
     graph = onnx.load_from_string(buffer.getvalue())
     package = recognizer.package()
+    config = recognizer.extractor.config
     settings = {key: value for key, value in package.items() if key != "state_dict"}
-    settings["features_mean"] = package["state_dict"]["features.mean"].tolist()
-    settings["features_std"] = package["state_dict"]["features.std"].tolist()
+    settings["graph"] = {"layout": GRAPH_LAYOUT, "pad": pad, "sample_rate": config.sample_rate,
+                         "frame_seconds": recognizer.frame_seconds}
     entry = graph.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(settings)
     path = Path(path)
@@ -69,54 +127,13 @@ def export_onnx(recognizer: Any, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-class OnnxNetwork:
-    """Stands in for :class:`~asr.model.AcousticModel` at inference: same call, same outputs."""
-
-    def __init__(self, session: Any, config: ModelConfig) -> None:
-        self.session = session
-        self.config = config
-
-    def __call__(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(batch, frames, feat)``, ``(batch,)`` -> ``(batch, frames', vocab)`` log-probs, ``(batch,)``."""
-        log_probs, out_lengths = self.session.run(None, {"features": features.float().numpy(),
-                                                         "lengths": lengths.to(torch.int64).numpy()})
-        return torch.from_numpy(log_probs), torch.from_numpy(np.asarray(out_lengths))
-
-    def eval(self) -> OnnxNetwork:
-        return self
-
-    def cpu(self) -> OnnxNetwork:
-        return self
-
-
-def load_onnx_model(path: str | os.PathLike[str], threads: int | None = None) -> Any:
-    """A :class:`~asr.recognizer.Recognizer` whose network runs in onnxruntime."""
-    from asr.recognizer import recognizer_from_package
-
-    onnx, onnxruntime = _require_onnx()
-    if not os.path.isfile(path):
-        raise AsrError("model file not found", path)
-    try:
-        graph = onnx.load(os.fspath(path), load_external_data=False)
-        settings = json.loads({p.key: p.value for p in graph.metadata_props}[METADATA_KEY])
-    except KeyError:
-        raise AsrError("an ONNX file, but not one exported by this toolkit (no settings in its metadata)",
-                       path) from None
-    except Exception as error:  # protobuf decode errors, bad JSON
-        raise AsrError(f"not an ONNX model file ({type(error).__name__})", path) from None
-    if settings.get("format") != FORMAT_NAME or settings.get("format_version") != FORMAT_VERSION:
-        raise AsrError(f"model format version {settings.get('format_version')!r} is not supported", path)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads or torch.get_num_threads()
-    options.inter_op_num_threads = 1
-    try:
-        session = onnxruntime.InferenceSession(graph.SerializeToString(), options,
-                                               providers=["CPUExecutionProvider"])
-    except Exception as error:
-        raise AsrError(f"onnxruntime cannot run this graph ({str(error)[:200]})", path) from None
-    # Rebuild the feature extractor and vocabulary through the same code as a .pt file, with no weights.
-    package = {**settings, "state_dict": {"features.mean": torch.tensor(settings["features_mean"]),
-                                          "features.std": torch.tensor(settings["features_std"])}}
-    recognizer = recognizer_from_package(package, path, network=OnnxNetwork(session,
-                                                                            ModelConfig(**settings["model_config"])))
-    return recognizer
+@torch.no_grad()
+def _check_features(extractor: FeatureExtractor, exportable: ExportableFeatures) -> None:
+    """The exportable front end must give torchaudio's features (a guard against a torchaudio change)."""
+    waveform = torch.randn(12345, generator=torch.Generator().manual_seed(0)) * 0.1
+    expected = extractor(waveform)
+    padded = nn.functional.pad(waveform.view(1, 1, -1), (exportable.pad, exportable.pad), mode="reflect")
+    got = exportable(padded.view(1, -1), torch.tensor([expected.shape[0]]))[0]
+    if got.shape != expected.shape or not torch.allclose(got, expected, atol=1e-3, rtol=1e-3):
+        raise AsrError("the exportable features differ from torchaudio's; this torchaudio version is not supported "
+                       "by asr export")

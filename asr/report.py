@@ -9,14 +9,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from asr.evaluate import Evaluation, evaluate
+from asr.inference import BaseRecognizer
 from asr.manifest import Utterance
-from asr.recognizer import Recognizer
 
 #: A decoding variant: a name and a function that switches the recognizer to it.
-Variant = tuple[str, Callable[[Recognizer], None]]
+Variant = tuple[str, Callable[[BaseRecognizer], None]]
 
 
-def evaluate_variants(recognizer: Recognizer, utterances: Sequence[Utterance], variants: Sequence[Variant],
+def evaluate_variants(recognizer: BaseRecognizer, utterances: Sequence[Utterance], variants: Sequence[Variant],
                       output_dir: str | os.PathLike[str] | None = None, tag: str = "test") -> dict[str, Evaluation]:
     """Evaluate ``utterances`` once per decoding variant.
 

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import soundfile as sf
-import torch
 
-from asr.audio import audio_info, prepare_waveform
+from asr.audio import audio_info, prepare_samples
 from asr.errors import AsrError
 
 
@@ -34,7 +33,7 @@ def quietest_cut(samples: np.ndarray, rate: int, pause_seconds: float) -> int:
 
 def iter_segments(
     path: str | os.PathLike[str], sample_rate: int, max_seconds: float = 30.0, pause_seconds: float = 0.2
-) -> Iterator[tuple[float, torch.Tensor]]:
+) -> Iterator[tuple[float, np.ndarray]]:
     """Yield ``(start_seconds, waveform (samples,))`` pieces of a file at ``sample_rate``, cut at pauses."""
     info = audio_info(path)
     rate = info.sample_rate
@@ -57,8 +56,8 @@ def iter_segments(
                     raise AsrError("audio is empty (zero samples)", path)
                 return
             if len(buffer) < block:  # end of file
-                yield start / rate, prepare_waveform(buffer, rate, sample_rate, source=path)
+                yield start / rate, prepare_samples(buffer, rate, sample_rate, source=path)
                 return
             cut = quietest_cut(buffer, rate, pause_seconds)
-            yield start / rate, prepare_waveform(buffer[:cut], rate, sample_rate, source=path)
+            yield start / rate, prepare_samples(buffer[:cut], rate, sample_rate, source=path)
             carry, start = buffer[cut:], start + cut

@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from asr.audio import audio_info
 from asr.errors import AsrError
-from asr.recognizer import LONG_AUDIO_SECONDS, Recognizer
+from asr.inference import LONG_AUDIO_SECONDS, BaseRecognizer
 
 _CHUNK = 1 << 20
 # A multipart body carries a few hundred bytes of boundaries and headers around the file itself.
@@ -45,7 +45,7 @@ class ServerLimits:
 class Transcriber:
     """The recognizer behind a lock, and the checks a request goes through before it reaches it."""
 
-    def __init__(self, recognizer: Recognizer, limits: ServerLimits, model_name: str) -> None:
+    def __init__(self, recognizer: BaseRecognizer, limits: ServerLimits, model_name: str) -> None:
         self.recognizer = recognizer
         self.limits = limits
         self.model_name = model_name
@@ -94,7 +94,7 @@ def web_page() -> str:
     return resources.files("asr").joinpath("web/index.html").read_text(encoding="utf-8")
 
 
-def create_app(recognizer: Recognizer, limits: ServerLimits | None = None, model_name: str = "model") -> FastAPI:
+def create_app(recognizer: BaseRecognizer, limits: ServerLimits | None = None, model_name: str = "model") -> FastAPI:
     """The FastAPI application (a separate function so tests and other servers can mount it)."""
     limits = limits or ServerLimits()
     transcriber = Transcriber(recognizer, limits, model_name)
@@ -144,7 +144,7 @@ def create_app(recognizer: Recognizer, limits: ServerLimits | None = None, model
 
 
 def serve(model: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8000,
-          limits: ServerLimits | None = None, recognizer: Recognizer | None = None) -> None:
+          limits: ServerLimits | None = None, recognizer: BaseRecognizer | None = None) -> None:
     """Load ``model`` (unless a configured ``recognizer`` is given) and serve it until interrupted."""
     import uvicorn
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from asr.decode import BeamSearchConfig, BeamSearchDecoder, GreedyDecoder
@@ -78,6 +79,17 @@ def test_language_model_overrides_weak_acoustic_evidence(tmp_path):
     assert with_lm(lp, lengths)[0].text == "cat"
     # and the LM alone (its vocabulary becomes the lexicon) does the same
     assert BeamSearchDecoder(VOCAB, 0.01, config, lm=arpa)(lp, lengths)[0].text == "cat"
+
+
+@pytest.mark.parametrize(("frames", "expected"), [("nnnnoooo", "no"), ("__nnnnoooo  ____nnnooo__", "no no"),
+                                                  ("no", "no"), ("yyes", "yes")])
+def test_lexicon_search_reads_held_letters_as_one_word(frames, expected):
+    # A letter held over several frames is one letter. Spellings without a closing word separator made
+    # flashlight read "nnnnoooo" as "no no" (insertions on the yes/no test set); a word that runs to the
+    # very last frame must still be found.
+    lp = emissions(list(frames))
+    decoder = BeamSearchDecoder(VOCAB, 0.01, BeamSearchConfig(beam_size=8), lexicon=["no", "yes"])
+    assert decoder(lp, torch.tensor([lp.shape[1]]))[0].text == expected
 
 
 def test_word_score_trades_insertions():

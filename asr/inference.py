@@ -1,0 +1,116 @@
+"""What every recogniser shares, whatever runs its network: reading audio, length-sorted batches,
+long files cut at pauses, and the decoder. Importing this module does not import PyTorch.
+
+Two recognisers build on :class:`BaseRecognizer`: :class:`asr.recognizer.Recognizer` (PyTorch, a ``.pt``
+model file) and :class:`asr.onnx_model.OnnxRecognizer` (onnxruntime, a ``.onnx`` file from ``asr export``).
+:func:`load_model` picks one by the file's extension.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asr.audio import audio_info, prepare_samples, read_audio
+from asr.decode import ArrayLike, BeamSearchConfig, BeamSearchDecoder, GreedyDecoder, Transcript, Word
+from asr.errors import AsrError
+from asr.text import Vocabulary
+
+#: Files longer than this are transcribed piece by piece, cut at pauses, in bounded memory.
+LONG_AUDIO_SECONDS = 60.0
+
+#: A path, or samples (NumPy array or PyTorch tensor) with a sample rate.
+AudioInput = str | os.PathLike[str] | np.ndarray | Any
+
+
+class BaseRecognizer:
+    """Audio in, transcripts out. Subclasses set ``vocab``, ``sample_rate`` and ``frame_seconds`` and
+    implement :meth:`log_probs`."""
+
+    vocab: Vocabulary
+    sample_rate: int
+    frame_seconds: float  # seconds per output frame (feature hop times subsampling)
+    metadata: dict[str, Any]
+    decoder: GreedyDecoder | BeamSearchDecoder
+
+    def log_probs(self, waveforms: Sequence[ArrayLike]) -> tuple[ArrayLike, ArrayLike]:
+        """Mono waveforms at :attr:`sample_rate` -> ``(batch, frames', vocab)`` log-probabilities and
+        ``(batch,)`` output lengths."""
+        raise NotImplementedError
+
+    def use_greedy(self) -> BaseRecognizer:
+        """Switch to greedy decoding (the default); returns ``self``."""
+        self.decoder = GreedyDecoder(self.vocab, self.frame_seconds)
+        return self
+
+    def use_beam_search(
+        self,
+        config: BeamSearchConfig | None = None,
+        lexicon: str | os.PathLike[str] | Sequence[str] | None = None,
+        lm: str | os.PathLike[str] | None = None,
+    ) -> BaseRecognizer:
+        """Switch to beam search (optionally with a lexicon and an ARPA LM); returns ``self``."""
+        self.decoder = BeamSearchDecoder(self.vocab, self.frame_seconds, config, lexicon, lm)
+        return self
+
+    def load(self, audio: AudioInput, sample_rate: int | None = None) -> np.ndarray:
+        """A path, or samples with their ``sample_rate``, as mono ``(samples,)`` at the model's rate."""
+        if isinstance(audio, str | os.PathLike):
+            return read_audio(audio, self.sample_rate)
+        if sample_rate is None:
+            raise AsrError("a sample_rate is needed with raw audio samples")
+        return prepare_samples(audio, sample_rate, self.sample_rate)
+
+    def transcribe(
+        self, audio: AudioInput | Sequence[AudioInput], sample_rate: int | None = None, batch_size: int = 16
+    ) -> Transcript | list[Transcript]:
+        """Transcribe one input (path, numpy array or tensor) or a list of them.
+
+        Lists are decoded in batches of similar length; results come back in input order.
+        """
+        if isinstance(audio, list | tuple):
+            waveforms = [self.load(a, sample_rate) for a in audio]
+            return self.transcribe_waveforms(waveforms, batch_size)
+        if isinstance(audio, str | os.PathLike) and audio_info(audio).duration > LONG_AUDIO_SECONDS:
+            return self.transcribe_long(audio)
+        return self.transcribe_waveforms([self.load(audio, sample_rate)], batch_size)[0]
+
+    def transcribe_long(self, path: str | os.PathLike[str], max_seconds: float = 30.0) -> Transcript:
+        """Transcribe a file of any length in bounded memory, cutting it at pauses (see :mod:`asr.segment`).
+
+        Word times are relative to the start of the file.
+        """
+        from asr.segment import iter_segments
+
+        words: list[Word] = []
+        for offset, waveform in iter_segments(path, self.sample_rate, max_seconds):
+            result = self.transcribe_waveforms([waveform])[0]
+            words += [Word(w.word, w.start + offset, w.end + offset, w.confidence) for w in result.words]
+        return Transcript(" ".join(w.word for w in words), words)
+
+    def transcribe_waveforms(self, waveforms: Sequence[ArrayLike], batch_size: int = 16) -> list[Transcript]:
+        """Mono waveforms at the model's rate -> transcripts, batched by length."""
+        order = sorted(range(len(waveforms)), key=lambda i: len(waveforms[i]))
+        results: list[Transcript | None] = [None] * len(waveforms)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            log_probs, lengths = self.log_probs([waveforms[i] for i in chunk])
+            for i, transcript in zip(chunk, self.decoder(log_probs, lengths), strict=True):
+                results[i] = transcript
+        return [r for r in results if r is not None]
+
+
+def load_model(path: str | os.PathLike[str]) -> BaseRecognizer:
+    """Load a model file written by training (``.pt``, run by PyTorch) or exported with ``asr export``
+    (``.onnx``, run by onnxruntime without importing PyTorch). Everything is rebuilt from the file alone."""
+    if Path(path).suffix.lower() == ".onnx":
+        from asr.onnx_model import load_onnx_model
+
+        return load_onnx_model(path)
+    from asr.recognizer import load_torch_model
+
+    return load_torch_model(path)

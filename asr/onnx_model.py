@@ -1,0 +1,104 @@
+"""Running an exported model (``asr export``) with onnxruntime and NumPy: no PyTorch is imported.
+
+The ``.onnx`` file holds the whole path from waveform to log-probabilities (see :mod:`asr.onnx_export`)
+and, in its metadata, the vocabulary and settings. Greedy decoding of audio at the model's sample rate
+runs without PyTorch, so a ``transcribe`` process starts in well under a second instead of the seconds
+that importing PyTorch takes; resampling and beam search import it when they are needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from asr.checkpoint import FORMAT_NAME, FORMAT_VERSION
+from asr.decode import ArrayLike, GreedyDecoder, as_numpy
+from asr.errors import AsrError
+from asr.inference import BaseRecognizer
+from asr.text import Vocabulary
+
+#: Metadata key of the settings in the ONNX file.
+METADATA_KEY = "asr_package"
+#: Version of the graph's inputs and outputs; files of another layout are refused.
+GRAPH_LAYOUT = 2
+
+
+def require_onnxruntime() -> tuple[Any, Any]:
+    """The ``onnx`` and ``onnxruntime`` modules, or a clear error saying how to install them."""
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError:
+        raise AsrError("ONNX support needs the onnx and onnxruntime packages: pip install -e '.[onnx]'") from None
+    return onnx, onnxruntime
+
+
+class OnnxRecognizer(BaseRecognizer):
+    """A recogniser whose features and network run in onnxruntime (same API as
+    :class:`asr.recognizer.Recognizer`, except that it cannot be quantized, saved or trained)."""
+
+    runs_in_pytorch = False
+    quantized = False
+
+    def __init__(self, session: Any, settings: dict[str, Any]) -> None:
+        graph = settings["graph"]
+        self.session = session
+        self.vocab = Vocabulary(settings["vocabulary"])
+        self.sample_rate = int(graph["sample_rate"])
+        self.frame_seconds = float(graph["frame_seconds"])
+        self.pad = int(graph["pad"])
+        self.metadata = settings.get("metadata", {})
+        self.decoder = GreedyDecoder(self.vocab, self.frame_seconds)
+
+    def quantize(self) -> OnnxRecognizer:
+        raise AsrError("an ONNX model is not quantized here: use --quantize with the .pt model instead")
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        raise AsrError("this model runs in onnxruntime; its weights are in the .onnx file only", path)
+
+    def log_probs(self, waveforms: Sequence[ArrayLike]) -> tuple[np.ndarray, np.ndarray]:
+        """Mono waveforms -> ``(batch, frames', vocab)`` log-probabilities and ``(batch,)`` lengths."""
+        arrays = [as_numpy(w).astype(np.float32, copy=False) for w in waveforms]
+        if any(len(a) < 2 for a in arrays):
+            raise AsrError("audio is too short to transcribe (fewer than 2 samples)")
+        batch = np.zeros((len(arrays), max(len(a) for a in arrays) + 2 * self.pad), dtype=np.float32)
+        for row, samples in zip(batch, arrays, strict=True):
+            padded = np.pad(samples, self.pad, mode="reflect")  # the STFT's centring, per utterance
+            row[: len(padded)] = padded
+        num_samples = np.array([len(a) for a in arrays], dtype=np.int64)
+        log_probs, lengths = self.session.run(None, {"waveforms": batch, "num_samples": num_samples})
+        return log_probs, np.asarray(lengths)
+
+
+def load_onnx_model(path: str | os.PathLike[str], threads: int | None = None) -> OnnxRecognizer:
+    """An :class:`OnnxRecognizer` from a file written by ``asr export``."""
+    onnx, onnxruntime = require_onnxruntime()
+    if not os.path.isfile(path):
+        raise AsrError("model file not found", path)
+    try:
+        graph = onnx.load(os.fspath(path), load_external_data=False)
+        settings = json.loads({p.key: p.value for p in graph.metadata_props}[METADATA_KEY])
+    except KeyError:
+        raise AsrError("an ONNX file, but not one exported by this toolkit (no settings in its metadata)",
+                       path) from None
+    except Exception as error:  # protobuf decode errors, bad JSON
+        raise AsrError(f"not an ONNX model file ({type(error).__name__})", path) from None
+    if settings.get("format") != FORMAT_NAME or settings.get("format_version") != FORMAT_VERSION:
+        raise AsrError(f"model format version {settings.get('format_version')!r} is not supported", path)
+    if settings.get("graph", {}).get("layout") != GRAPH_LAYOUT:
+        raise AsrError("exported by an older version of this toolkit: export the .pt model again", path)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.inter_op_num_threads = 1
+    try:
+        session = onnxruntime.InferenceSession(graph.SerializeToString(), options,
+                                               providers=["CPUExecutionProvider"])
+        return OnnxRecognizer(session, settings)
+    except AsrError:
+        raise
+    except Exception as error:
+        raise AsrError(f"onnxruntime cannot run this graph ({str(error)[:200]})", path) from None
