@@ -8,7 +8,6 @@ ONNX inference path starts fast; beam search imports it when first used.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import tempfile
@@ -168,41 +167,6 @@ def read_lexicon(path: str | os.PathLike[str], vocab: Vocabulary) -> list[str]:
     return spellable
 
 
-def _word_ends(letters: list[int], spellings: list[list[int]]) -> list[int] | None:
-    """Indices in ``letters`` where each word of ``spellings`` ends, or None if they cannot be aligned.
-
-    A letter token may stand for a run of identical letters of a spelling (flashlight emits a doubled
-    letter such as the "ee" of "three" once when no blank separates them), so the alignment searches.
-    """
-
-    @functools.cache
-    def align(token: int, word: int, position: int) -> tuple[int, ...] | None:
-        if word == len(spellings):
-            return () if token == len(letters) else None
-        spelling = spellings[word]
-        if token == len(letters) or letters[token] != spelling[position]:
-            return None
-        run = 1
-        while position + run < len(spelling) and spelling[position + run] == spelling[position]:
-            run += 1
-        for covered in range(1, run + 1):
-            nxt = position + covered
-            if nxt == len(spelling):
-                rest = align(token + 1, word + 1, 0)
-                if rest is not None:
-                    return (token, *rest)
-            else:
-                rest = align(token + 1, word, nxt)
-                if rest is not None:
-                    return rest
-        return None
-
-    if not spellings:
-        return []
-    found = align(0, 0, 0)
-    return None if found is None else list(found)
-
-
 def with_closing_separator(log_probs: np.ndarray, lengths: np.ndarray, separator: int) -> tuple[np.ndarray, np.ndarray]:
     """Append to each utterance one frame that is certainly the word separator.
 
@@ -281,25 +245,6 @@ class BeamSearchDecoder:
             unk_word="<unk>",
         )
 
-    def _mark_word_ends(
-        self, tokens: list[int], frames: list[int], words: Sequence[str]
-    ) -> tuple[list[int], list[int]]:
-        """With a lexicon, flashlight needs no separator between words; insert one after each word of
-        ``words`` (with the frame of the word's last token) so that tokens can be grouped into words."""
-        separator = self.vocab.tokens.index(WORD_SEPARATOR)
-        letters = [(i, t) for i, t in enumerate(tokens) if t not in (separator, BLANK_INDEX)]
-        ends = _word_ends([t for _, t in letters], [[self.vocab.tokens.index(c) for c in w] for w in words])
-        last_token_of_word = {letters[k][0] for k in ends} if ends is not None else set()
-        out_tokens: list[int] = []
-        out_frames: list[int] = []
-        for i, (token, frame) in enumerate(zip(tokens, frames, strict=True)):
-            out_tokens.append(token)
-            out_frames.append(frame)
-            if i in last_token_of_word:
-                out_tokens.append(separator)
-                out_frames.append(frame)
-        return out_tokens, out_frames
-
     def __call__(self, log_probs: ArrayLike, lengths: ArrayLike) -> list[Transcript]:
         """``(batch, frames, vocab)``, ``(batch,)`` -> one transcript per utterance."""
         import torch
@@ -322,10 +267,8 @@ class BeamSearchDecoder:
             # word separators; shift back and clamp so every time lies inside the utterance.
             last = max(int(lengths[b]) - 1, 0)
             frames = [min(max(int(t) - 1, 0), last) for t in hyp.timesteps.tolist()]
-            tokens = hyp.tokens.tolist()
-            if self._uses_lexicon:
-                tokens, frames = self._mark_word_ends(tokens, frames, hyp.words)
-            result = words_from_tokens(tokens, frames, emissions[b], self.vocab, self.frame_seconds)
+            # With a lexicon every spelling ends with the separator, so the tokens mark the word ends.
+            result = words_from_tokens(hyp.tokens.tolist(), frames, emissions[b], self.vocab, self.frame_seconds)
             if self._uses_lexicon and len(result.words) == len(hyp.words):
                 for word, spelled in zip(result.words, hyp.words, strict=True):
                     word.word = spelled  # the lexicon's spelling, whole even where a double letter was merged
