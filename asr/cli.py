@@ -1,4 +1,5 @@
-"""Command line: ``asr train | evaluate | transcribe | serve | export | build-lm`` and the ``transcribe`` shortcut.
+"""Command line: ``asr train | evaluate | transcribe | adapt | serve | export | build-lm`` and the ``transcribe``
+shortcut.
 
 The only module that parses arguments. User errors print one line on stderr and exit with status 2.
 """
@@ -69,6 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe = sub.add_parser("transcribe", help="transcribe audio files",
                                 description="Print FILE<TAB>TRANSCRIPT per file, in order.")
     _add_transcribe_arguments(transcribe)
+
+    adapt = sub.add_parser("adapt", help="adapt a model to new audio without transcripts (self-training)",
+                           description="Decode the audio, keep the most confident transcripts as pseudo-labels and "
+                           "fine-tune on them; repeat for --rounds. Use audio of one new speaker or domain. The "
+                           "decoding options choose how the pseudo-labels are made (beam search with a lexicon "
+                           "gives better labels where the vocabulary is closed).")
+    adapt.add_argument("--model", required=True, help="model file (model.pt; an ONNX file cannot be trained)")
+    adapt.add_argument("--output", required=True, help="adapted model file to write")
+    adapt.add_argument("files", nargs="*", metavar="FILE", help="untranscribed audio files")
+    adapt.add_argument("--manifest", help="JSON Lines manifest of the audio (its texts are ignored)")
+    adapt.add_argument("--rounds", type=int, default=2, help="decode + fine-tune rounds (default 2)")
+    adapt.add_argument("--keep", type=float, default=0.8,
+                       help="fraction of the audio kept as pseudo-labels, most confident first (default 0.8)")
+    adapt.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs per round (default 6)")
+    adapt.add_argument("--lr", type=float, default=5e-4, help="fine-tuning learning rate (default 5e-4)")
+    _add_decoding_options(adapt)
 
     serve = sub.add_parser("serve", help="serve a model over HTTP, with a web page at /",
                            description="POST /transcribe (multipart field 'file') returns the JSON transcript; "
@@ -218,6 +235,39 @@ def run_transcribe(args: argparse.Namespace) -> int:
     return status
 
 
+def run_adapt(args: argparse.Namespace) -> int:
+    from asr.adapt import AdaptConfig, adapt
+    from asr.audio import audio_info
+    from asr.manifest import Utterance, read_manifest
+    from asr.recognizer import load_torch_model
+
+    if Path(args.model).suffix.lower() == ".onnx":
+        raise AsrError("an ONNX model cannot be fine-tuned: adapt the .pt model, then export it", args.model)
+    if not args.files and not args.manifest:
+        raise AsrError("give audio files or --manifest to adapt on")
+    if args.quantize:
+        raise AsrError("--quantize does not apply to adaptation: the float model is fine-tuned")
+    utterances = read_manifest(args.manifest) if args.manifest else []
+    for name in args.files:
+        try:
+            utterances.append(Utterance(str(Path(name).resolve()), "", audio_info(name).duration))
+        except AsrError as error:
+            print(f"adapt: skipped: {error}", file=sys.stderr)
+    config = AdaptConfig(rounds=args.rounds, keep=args.keep, epochs=args.epochs, lr=args.lr)
+    recognizer = load_torch_model(args.model)
+    _apply_decoding_options(recognizer, args)
+    reports = adapt(recognizer, utterances, config)
+    recognizer.metadata = {**recognizer.metadata, "adapted": {"files": len(utterances), "rounds": args.rounds,
+                                                              "keep": args.keep, "epochs": args.epochs,
+                                                              "lr": args.lr}}
+    recognizer.save(args.output)
+    for number, report in enumerate(reports, 1):
+        print(f"round {number}: {report.kept} of {report.decoded} kept (confidence >= {report.min_confidence:.3f}), "
+              f"loss {report.losses[0]:.3f} -> {report.losses[-1]:.3f}")
+    print(f"wrote {args.output}")
+    return 0
+
+
 def run_build_lm(args: argparse.Namespace) -> int:
     from asr.lm import build_arpa, write_arpa
     from asr.text import normalize_text
@@ -252,7 +302,7 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"train": run_train, "evaluate": run_evaluate, "transcribe": run_transcribe,
+_COMMANDS = {"train": run_train, "evaluate": run_evaluate, "transcribe": run_transcribe, "adapt": run_adapt,
              "build-lm": run_build_lm, "serve": run_serve, "export": run_export}
 
 
