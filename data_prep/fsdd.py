@@ -31,6 +31,11 @@ def prepare_fsdd(corpus_dir: str | os.PathLike[str], output_dir: str | os.PathLi
     return report
 
 
+def recording_index(utt_id: str) -> int:
+    """The take number of a recording (``3_george_17`` -> 17); each speaker says each digit 50 times."""
+    return int(utt_id.rsplit("_", 1)[1])
+
+
 def is_test_index(utt_id: str) -> bool:
     """FSDD's own convention: recordings 0..4 of each digit and speaker are test material."""
-    return int(utt_id.rsplit("_", 1)[1]) < 5
+    return recording_index(utt_id) < 5

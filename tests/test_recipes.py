@@ -83,3 +83,29 @@ def test_yesno_recipe_learns_the_test_set(tmp_path, yesno_dir):
     out = subprocess.run([sys.executable, "-m", "asr", "transcribe", "--model", str(exp / "model.pt"),
                           str(yesno_dir / "0_1_0_1_1_1_0_0.wav")], capture_output=True, text=True)
     assert out.stdout.strip().endswith("\tno yes no yes yes yes no no")
+
+
+def test_fsdd_recipe_with_adaptation_on_a_small_tree(tmp_path, fsdd_dir):
+    # two speakers, six takes per digit: takes 25-26 are the held-out speaker's adaptation audio
+    data = tmp_path / "fsdd" / "recordings"
+    data.mkdir(parents=True)
+    for speaker in ("george", "jackson"):
+        for digit in range(10):
+            for take in (0, 1, 5, 6, 25, 26):
+                name = f"{digit}_{speaker}_{take}.wav"
+                (data / name).symlink_to(fsdd_dir / name)
+    exp = tmp_path / "exp"
+    small = ["--set", "model.hidden_size=32", "--set", "model.num_layers=1", "--set", "train.epochs=40",
+             "--set", "features.n_mels=20", "--set", "train.threads=2", "--set", "train.max_batch=4",
+             "--set", "train.warmup_steps=10"]
+    process = _run("fsdd/run.py", "--data-dir", str(tmp_path / "fsdd"), "--exp-dir", str(exp), "--holdout", "george",
+                   "--connected-per-fold", "20", "--connected-test", "5", "--adapt-rounds", "1", *small)
+    assert process.returncode == 0, process.stderr[-2000:]
+    results = (exp / "results.md").read_text()
+    for row in ("| george | beam+lexicon+LM |", "| george | speaker-independent | beam+lexicon |",
+                "| george | adapted | beam+lexicon |", "| **mean** | adapted | greedy |"):
+        assert row in results
+    adapted, fold = load_model(exp / "heldout_george" / "adapted.pt"), load_model(exp / "heldout_george" / "model.pt")
+    fold_weights = fold.network.state_dict()
+    assert any(not w.equal(fold_weights[k]) for k, w in adapted.network.state_dict().items())
+    assert load_model(exp / "model.pt").vocab.tokens == adapted.vocab.tokens
