@@ -174,6 +174,7 @@ def main() -> int:
             + adaptation_table
             + f"\nFinal model (all speakers): `{exp / 'model.pt'}`, with `digits.arpa` and `lexicon.txt`.\n"
             "Error reports (confusions, alignments worst first): `heldout_SPEAKER/{isolated,connected}.DECODER"
+            ".errors.md`,\nand for the adaptation table `heldout_SPEAKER/half_{isolated,connected}.MODEL.DECODER"
             ".errors.md`.\n\nTraining of the final model (validation: held-back recordings of the same speakers):\n\n"
             "![training and validation loss](loss.png)\n![validation WER and CER](error_rates.png)\n")
     (exp / "results.md").write_text(text)
