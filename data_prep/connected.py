@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from asr.audio import load_audio, write_audio
-from asr.augment import add_noise, apply_gain, normalise_peak, speed_perturb
+from asr.augment import ChannelConfig, add_noise, apply_gain, normalise_peak, simulate_channel, speed_perturb
 from asr.manifest import Utterance, write_manifest
 
 
@@ -32,6 +32,8 @@ class ConnectedConfig:
     speeds: tuple[float, ...] = (1.0,)  # speed factors drawn per word (e.g. 0.9, 1.0, 1.1)
     gain_db: tuple[float, float] = (0.0, 0.0)  # gain range applied to the whole utterance
     snr_db: tuple[float, float] | None = None  # white-noise SNR range; None adds no noise
+    channel: ChannelConfig | None = None  # a simulated room/microphone/line per utterance; None: none
+    clean_fraction: float = 0.0  # with a channel: the share of utterances left without one
 
 
 def trim_silence(waveform: torch.Tensor, sample_rate: int, threshold_db: float = -35.0) -> torch.Tensor:
@@ -92,9 +94,39 @@ def make_connected(
         waveform = apply_gain(waveform, rng.uniform(*config.gain_db))
         if config.snr_db is not None:
             waveform = add_noise(waveform, rng.uniform(*config.snr_db), generator)
+        if config.channel is not None and rng.random() >= config.clean_fraction:
+            waveform = simulate_channel(waveform, sample_rate, config.channel, generator)
         path = output_dir / f"{prefix}_{index:05d}.wav"
         write_audio(path, waveform, sample_rate)
         made.append(Utterance(str(path), " ".join(u.text for u in words), waveform.numel() / sample_rate,
                               {"id": path.stem, "speaker": speaker}))
+    write_manifest(output_dir / "manifest.jsonl", made)
+    return made
+
+
+def make_channel_copies(
+    recordings: Sequence[Utterance],
+    output_dir: str | os.PathLike[str],
+    sample_rate: int,
+    channel: ChannelConfig,
+    seed: int,
+    speeds: tuple[float, ...] = (1.0,),
+) -> list[Utterance]:
+    """Write one copy of each recording through a random simulated channel (and a speed from ``speeds``).
+
+    Returns the copies (also written as ``output_dir/manifest.jsonl``), same transcripts and speakers.
+    """
+    rng = random.Random(seed)
+    generator = torch.Generator().manual_seed(seed)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    made = []
+    for index, utt in enumerate(recordings):
+        waveform = speed_perturb(load_audio(utt.audio, sample_rate), rng.choice(speeds), sample_rate)
+        waveform = simulate_channel(waveform, sample_rate, channel, generator)
+        path = output_dir / f"copy_{index:05d}.wav"
+        write_audio(path, waveform, sample_rate)
+        made.append(Utterance(str(path), utt.text, waveform.numel() / sample_rate,
+                              {**utt.extra, "id": f"{utt.id}.channel"}))
     write_manifest(output_dir / "manifest.jsonl", made)
     return made
