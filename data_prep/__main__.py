@@ -8,9 +8,11 @@ import sys
 from collections.abc import Sequence
 
 from asr.errors import AsrError
+from data_prep.an4 import prepare_an4
 from data_prep.commonvoice import prepare_commonvoice
 from data_prep.fsdd import prepare_fsdd
 from data_prep.generic import prepare_folder, prepare_table
+from data_prep.hd_digits import prepare_hd_digits
 from data_prep.librispeech import prepare_librispeech
 from data_prep.ljspeech import prepare_ljspeech
 from data_prep.timit import prepare_timit
@@ -22,6 +24,8 @@ CONVERTERS = {
     "ljspeech": (prepare_ljspeech, "LJSpeech: metadata.csv + wavs/"),
     "timit": (prepare_timit, "TIMIT-style: SPLIT/DIALECT/SPEAKER/*.WAV (SPHERE) + .TXT/.WRD"),
     "fsdd": (prepare_fsdd, "Free Spoken Digit Dataset: recordings/DIGIT_SPEAKER_INDEX.wav"),
+    "hd_digits": (prepare_hd_digits, "Heidelberg Digits: audio/lang-english_speaker-NN_trial-T_digit-D.flac"),
+    "an4": (prepare_an4, "CMU AN4: etc/an4_{train,test}.{fileids,transcription} + wav/an4*_clstk/SPK/ID.sph|flac"),
     "yesno": (prepare_yesno, "yes/no: 0_1_1_0_0_1_1_0.wav"),
     "folder": (prepare_folder, "any folder of audio with a same-named .txt beside each file"),
     "table": (prepare_table, "a CSV/TSV file with 'path' and 'text' columns (CORPUS_DIR is the table)"),

@@ -143,3 +143,48 @@ def test_durations_come_from_headers(tmp_path):
     (tmp_path / "long.txt").write_text("silence")
     report = prepare_folder(tmp_path, tmp_path / "out")
     assert report.splits["all"][0].duration == pytest.approx(3.0)
+
+
+def test_hd_digits(tmp_path, fsdd_dir):
+
+    audio = tmp_path / "hd" / "audio"
+    copy_audio(fsdd_dir / "3_george_5.wav", audio / "lang-english_speaker-07_trial-2_digit-3.flac")
+    copy_audio(fsdd_dir / "0_jackson_5.wav", audio / "lang-english_speaker-11_trial-0_digit-0.flac")
+    copy_audio(fsdd_dir / "4_george_5.wav", audio / "lang-german_speaker-07_trial-0_digit-4.flac")
+    copy_audio(fsdd_dir / "5_george_5.wav", audio / "speaker-07_digit-5.flac")
+    (audio / "lang-english_speaker-07_trial-3_digit-6.flac").write_bytes(b"not audio")
+    assert prep_main(["hd_digits", str(tmp_path / "hd"), str(tmp_path / "out")]) == 0
+    utts = read_manifest(tmp_path / "out" / "all.jsonl")
+    assert [(u.text, u.speaker, u.extra["trial"]) for u in utts] == [("three", "hd_07", 2), ("zero", "hd_11", 0)]
+    reasons = {Path(p).name: r for p, r in skipped(tmp_path / "out")}
+    assert "only the English part" in reasons["lang-german_speaker-07_trial-0_digit-4.flac"]
+    assert "file name" in reasons["speaker-07_digit-5.flac"]
+    assert reasons["lang-english_speaker-07_trial-3_digit-6.flac"]  # unreadable: skipped with its reason
+
+
+def test_an4_sphere_and_flac(tmp_path, fsdd_dir):
+    from data_prep.an4 import prepare_an4
+
+    root = tmp_path / "an4"
+    copy_audio(fsdd_dir / "1_george_5.wav", root / "wav" / "an4_clstk" / "fash" / "an251-fash-b.flac")
+    sphere = root / "wav" / "an4_clstk" / "fash" / "cen1-fash-b.sph"
+    copy_audio(fsdd_dir / "2_george_5.wav", sphere, "NIST", "PCM_16")
+    copy_audio(fsdd_dir / "3_george_5.wav", root / "wav" / "an4test_clstk" / "fcaw" / "an406-fcaw-b.sph", "NIST",
+               "PCM_16")
+    (root / "etc").mkdir()
+    (root / "etc" / "an4_train.fileids").write_text("an4_clstk/fash/an251-fash-b\nan4_clstk/fash/cen1-fash-b\n"
+                                                    "an4_clstk/fash/gone-fash-b\n")
+    (root / "etc" / "an4_train.transcription").write_text(
+        "<s> YES </s> (an251-fash-b)\n<s> THREE THREE ONE OH ONE </s> (cen1-fash-b)\n")
+    (root / "etc" / "an4_test.fileids").write_text("an4test_clstk/fcaw/an406-fcaw-b\n")
+    (root / "etc" / "an4_test.transcription").write_text("<s> STOP </s> (an406-fcaw-b)\n")
+    assert prep_main(["an4", str(root), str(tmp_path / "out")]) == 0
+    train = read_manifest(tmp_path / "out" / "train.jsonl")
+    assert [(u.id, u.text, u.speaker) for u in train] == [("an251-fash-b", "yes", "fash"),
+                                                         ("cen1-fash-b", "three three one oh one", "fash")]
+    assert Path(train[1].audio).suffix == ".sph"
+    assert [(u.text, u.speaker) for u in read_manifest(tmp_path / "out" / "test.jsonl")] == [("stop", "fcaw")]
+    assert "not found" in dict((Path(p).name, r) for p, r in skipped(tmp_path / "out"))["gone-fash-b"]
+    (root / "etc" / "an4_train.transcription").write_text("YES an251-fash-b\n")
+    with pytest.raises(AsrError, match="line 1"):
+        prepare_an4(root, tmp_path / "out2")
