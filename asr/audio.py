@@ -2,17 +2,16 @@
 
 Every reader returns mono float32 samples in [-1, 1] at the requested sample rate:
 multi-channel audio is mixed down by averaging the channels, integer PCM is scaled by soundfile,
-and any other sample rate is resampled with torchaudio's band-limited sinc resampler.
+and any other sample rate is resampled with libsoxr's band-limited resampler (the ``soxr`` package).
 
-Reading at the file's own rate needs no PyTorch (:func:`read_audio` returns NumPy), which keeps the start-up
-of ONNX inference short; PyTorch is imported only to resample or to hand out tensors.
+Reading and resampling need no PyTorch (:func:`read_audio` returns NumPy), which keeps the start-up of ONNX
+inference short; PyTorch is imported only to hand out tensors.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -144,31 +143,27 @@ def prepare_samples(
     if not MIN_RATE <= int(input_rate) <= MAX_RATE:
         raise AsrError(f"sample rate {input_rate} Hz is outside {MIN_RATE}..{MAX_RATE} Hz", source)
     array = np.ascontiguousarray(array, dtype=np.float32)
-    if int(input_rate) == sample_rate:
-        return array
-    import torch
+    return resample_samples(array, int(input_rate), sample_rate)
 
-    return resample(torch.from_numpy(array), int(input_rate), sample_rate).numpy()
+
+def resample_samples(samples: np.ndarray, input_rate: int, output_rate: int) -> np.ndarray:
+    """Band-limited resampling (libsoxr, high quality) ``(samples,)`` float32 -> ``(round(samples * output_rate
+    / input_rate),)``. Any pair of rates is exact, in memory proportional to the audio."""
+    if input_rate == output_rate:
+        return samples
+    import soxr
+
+    return soxr.resample(samples, input_rate, output_rate, quality="HQ").astype(np.float32, copy=False)
 
 
 def resample(waveform: torch.Tensor, input_rate: int, output_rate: int) -> torch.Tensor:
-    """Band-limited resampling ``(..., samples)`` -> ``(..., samples * output_rate / input_rate)``.
-
-    torchaudio's kernel grows with the reduced ratio (7999 Hz -> 16 kHz is 7999:16000, gigabytes), so
-    ratios with large terms are replaced by a near ratio with terms up to 1000. Common rates (8, 11.025,
-    16, 22.05, 44.1, 48, 96 kHz) are exact; an odd rate such as 7999 Hz is off by less than 0.01%, and the
-    worst case in the accepted range (rates near 1 kHz) by about 0.2%.
-    """
+    """:func:`resample_samples` on a tensor ``(samples,)``."""
     if input_rate == output_rate:
         return waveform
-    ratio = Fraction(output_rate, input_rate)
-    if max(ratio.numerator, ratio.denominator) > 1000:
-        ratio = ratio.limit_denominator(1000)
-        while ratio.numerator > 1000:  # upsampling by more than 1000: shrink both terms
-            ratio = Fraction(round(ratio.numerator / 2), max(1, round(ratio.denominator / 2)))
-    import torchaudio.functional as AF
+    import torch
 
-    return AF.resample(waveform, ratio.denominator, ratio.numerator)
+    array = np.ascontiguousarray(waveform.detach().cpu().numpy(), dtype=np.float32)
+    return torch.from_numpy(resample_samples(array, input_rate, output_rate))
 
 
 def write_audio(path: str | os.PathLike[str], waveform: torch.Tensor | np.ndarray, sample_rate: int) -> None:

@@ -10,18 +10,16 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asr.errors import AsrError
+from asr.spec import FORMAT_NAME, FORMAT_VERSION, ModelSpec, spec_from_dict
 
 if TYPE_CHECKING:
     import torch
 
-FORMAT_NAME = "asr-model"
-#: Bumped whenever the layout of the file changes; loading refuses versions it does not know.
-FORMAT_VERSION = 1
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "atomic_save", "model_package", "remove_stale_temporaries", "safe_load"]
 
 
 def atomic_save(obj: Any, path: str | os.PathLike[str]) -> None:
@@ -76,27 +74,10 @@ def safe_load(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise AsrError(f"not a model file ({type(error).__name__}: {str(error)[:120]})", path) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT_NAME:
         raise AsrError("not a model file of this toolkit", path)
-    version = obj.get("format_version")
-    if version != FORMAT_VERSION:
-        raise AsrError(f"model format version {version!r} is not supported (this toolkit reads "
-                       f"version {FORMAT_VERSION})", path)
+    obj.update(spec_from_dict(obj, path).to_dict())  # refuses newer formats, migrates older ones
     return obj
 
 
-def model_package(
-    feature_config: Any,
-    model_config: Any,
-    vocabulary: list[str],
-    state_dict: dict[str, torch.Tensor],
-    metadata: dict[str, Any],
-) -> dict[str, Any]:
-    """The dictionary stored in a model file (the configs are dataclasses)."""
-    return {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "feature_config": asdict(feature_config),
-        "model_config": asdict(model_config),
-        "vocabulary": list(vocabulary),
-        "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
-        "metadata": metadata,
-    }
+def model_package(spec: ModelSpec, state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The dictionary stored in a ``.pt`` model file: the spec's fields plus the weights."""
+    return {**spec.to_dict(), "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}}

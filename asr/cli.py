@@ -19,27 +19,50 @@ log = logging.getLogger("asr")
 
 
 def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("inference (greedy decoding unless --beam, --lm or --lexicon is given)")
+    group = parser.add_argument_group(
+        "decoding (the model file's own decoding unless these are given; each flag overrides one setting)")
+    group.add_argument("--greedy", action="store_true", help="greedy decoding, whatever the model file stores")
     group.add_argument("--beam", type=int, default=None, metavar="N",
-                       help="beam search with N hypotheses (default 16 when --lm or --lexicon is given)")
-    group.add_argument("--lm", metavar="ARPA", help="word n-gram language model in ARPA format")
-    group.add_argument("--lexicon", metavar="FILE",
-                       help="allowed words, one per line (default with --lm: the LM's vocabulary)")
-    group.add_argument("--lm-weight", type=float, default=1.0, help="language model weight (default 1.0)")
-    group.add_argument("--word-score", type=float, default=0.0, help="word insertion bonus (default 0.0)")
+                       help="beam search with N hypotheses (default: the model's beam, else 16)")
+    group.add_argument("--lm", metavar="ARPA", help="word n-gram language model in ARPA format (replaces the "
+                       "model's own LM)")
+    group.add_argument("--lexicon", metavar="FILE", help="allowed words, one per line (replaces the model's own "
+                       "lexicon; default with --lm and no lexicon stored: the LM's vocabulary)")
+    group.add_argument("--lm-weight", type=float, default=None, help="language model weight (default: the "
+                       "model's, else 0.5)")
+    group.add_argument("--word-score", type=float, default=None, help="word insertion bonus (default: the "
+                       "model's, else 0.0)")
     group.add_argument("--quantize", action="store_true",
                        help="int8 dynamic quantization of the recurrent and output layers (faster on CPU)")
 
 
 def _apply_decoding_options(recognizer, args: argparse.Namespace) -> None:  # noqa: ANN001
+    """The model's own decoding, with each flag given on the command line overriding one setting."""
     from asr.decode import BeamSearchConfig
 
     if args.quantize:
         recognizer.quantize()
-    if args.beam is None and args.lm is None and args.lexicon is None:
+    overrides = {"--beam": args.beam, "--lm": args.lm, "--lexicon": args.lexicon, "--lm-weight": args.lm_weight,
+                 "--word-score": args.word_score}
+    given = [flag for flag, value in overrides.items() if value is not None]
+    if args.greedy:
+        if given:
+            raise AsrError(f"--greedy cannot be combined with {', '.join(given)}")
+        recognizer.use_greedy()
         return
-    config = BeamSearchConfig(beam_size=args.beam or 16, lm_weight=args.lm_weight, word_score=args.word_score)
-    recognizer.use_beam_search(config, lexicon=args.lexicon, lm=args.lm)
+    if not given:
+        return  # the model file's decoding, set when it was loaded
+    stored = recognizer.decoding
+    config = BeamSearchConfig(
+        beam_size=stored.beam_size if args.beam is None else args.beam, beam_threshold=stored.beam_threshold,
+        lm_weight=stored.lm_weight if args.lm_weight is None else args.lm_weight,
+        word_score=stored.word_score if args.word_score is None else args.word_score)
+    recognizer.use_beam_search(config, lexicon=args.lexicon or stored.lexicon, lm=args.lm,
+                               lm_text=None if args.lm else stored.lm_arpa)
+
+
+_MODEL_HELP = ("model file (model.pt, or model.onnx from asr export) or a packaged model's name; default: the "
+               "packaged English digits model")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", help="score a model on a manifest",
                               description="Transcribe a manifest and print WER and CER.")
-    evaluate.add_argument("--model", required=True, help="model file (model.pt)")
+    evaluate.add_argument("--model", default=None, help=_MODEL_HELP)
     evaluate.add_argument("--manifest", required=True, help="JSON Lines manifest with reference texts")
     evaluate.add_argument("--output", help="write per-utterance results (JSON Lines) here")
     evaluate.add_argument("--report", help="write a Markdown error report here: totals, frequent confusions, "
@@ -90,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve a model over HTTP, with a web page at /",
                            description="POST /transcribe (multipart field 'file') returns the JSON transcript; "
                            "GET /health; GET / is a web page to upload or record audio.")
-    serve.add_argument("--model", required=True, help="model file (model.pt)")
+    serve.add_argument("--model", default=None, help=_MODEL_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; "
                        "0.0.0.0 for every interface)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -115,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="model file (model.pt, or model.onnx from asr export)")
+    parser.add_argument("--model", default=None, help=_MODEL_HELP)
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG, ...)")
     parser.add_argument("--format", choices=["text", "json", "srt", "vtt"], default="text",
                         help="text: FILE<TAB>TRANSCRIPT; json: one object per line with words and times; "

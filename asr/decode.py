@@ -1,9 +1,9 @@
-"""CTC decoding: greedy, and beam search through torchaudio's flashlight decoder.
+"""CTC decoding: greedy, and beam search through flashlight-text's decoder.
 
 Both take log-probabilities ``(batch, frames, vocab)`` with ``lengths (batch,)`` (NumPy arrays or
 PyTorch tensors) and return one :class:`Transcript` per utterance, with per-word start/end times and
-confidences. Importing this module does not import PyTorch (greedy decoding runs in NumPy), so the
-ONNX inference path starts fast; beam search imports it when first used.
+confidences. Neither imports PyTorch (greedy decoding runs in NumPy, beam search in flashlight-text),
+so the ONNX inference path starts fast.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 from asr.errors import AsrError
 from asr.lm import read_arpa
-from asr.text import BLANK_INDEX, BLANK_TOKEN, WORD_SEPARATOR, Vocabulary, normalize_text
+from asr.text import BLANK_INDEX, WORD_SEPARATOR, Vocabulary, normalize_text
 
 #: Log-probabilities or lengths as either library holds them.
 ArrayLike = Any  # np.ndarray | torch.Tensor
@@ -143,7 +143,7 @@ class BeamSearchConfig:
     beam_size: int = 16  # hypotheses kept per frame
     beam_size_token: int | None = None  # tokens considered per frame; None means all
     beam_threshold: float = 30.0  # prune hypotheses this far (log) below the best
-    lm_weight: float = 1.0  # weight of the word language model
+    lm_weight: float = 0.5  # weight of the word language model
     word_score: float = 0.0  # added per word: the word insertion bonus
     unk_score: float = float("-inf")  # score of a word outside the lexicon (-inf forbids them)
 
@@ -186,10 +186,12 @@ def with_closing_separator(log_probs: np.ndarray, lengths: np.ndarray, separator
 
 
 class BeamSearchDecoder:
-    """CTC beam search with an optional lexicon and an optional word n-gram LM (ARPA).
+    """CTC beam search with an optional lexicon and an optional word n-gram LM (ARPA), on flashlight-text's
+    decoder directly (the library behind torchaudio's ``ctc_decoder``), so it runs without PyTorch.
 
     With an LM but no lexicon, the LM's own vocabulary becomes the lexicon, since a word LM needs
-    to know where words are. Without either, decoding is lexicon-free over characters.
+    to know where words are. Without either, decoding is lexicon-free over characters. ``lm`` is an ARPA
+    file; ``lm_text`` the same held in memory (a model file's embedded LM).
     """
 
     def __init__(
@@ -199,14 +201,19 @@ class BeamSearchDecoder:
         config: BeamSearchConfig | None = None,
         lexicon: str | os.PathLike[str] | Sequence[str] | None = None,
         lm: str | os.PathLike[str] | None = None,
+        lm_text: str | None = None,
     ) -> None:
-        from torchaudio.models.decoder import ctc_decoder  # imported here: it loads flashlight
+        from flashlight.lib.text import decoder as fl
 
         self.vocab = vocab
         self.frame_seconds = frame_seconds
         self.config = config or BeamSearchConfig()
         if self.config.beam_size < 1:
             raise AsrError(f"beam size must be at least 1, got {self.config.beam_size}")
+        self._tmp = tempfile.TemporaryDirectory(prefix="asr-decoder-")
+        if lm is None and lm_text is not None:
+            lm = Path(self._tmp.name) / "lm.arpa"
+            lm.write_text(lm_text, encoding="utf-8")
         words: list[str] | None = None
         if lexicon is not None:
             words = read_lexicon(lexicon, vocab) if isinstance(lexicon, str | os.PathLike) else list(lexicon)
@@ -217,61 +224,108 @@ class BeamSearchDecoder:
                 if not words:
                     raise AsrError("no word of the language model can be spelled by the model", lm)
         self._uses_lexicon = words is not None
-        self._tmp = tempfile.TemporaryDirectory(prefix="asr-decoder-")
-        lexicon_path = None
-        if words is not None:
-            lexicon_path = Path(self._tmp.name) / "lexicon.txt"
-            # Each spelling ends with the word separator, as flashlight expects: without it, a long
-            # "nnnooo" may be read as two words "no no" (seen on the yes/no test set).
-            lexicon_path.write_text(
-                "".join(f"{w}\t{' '.join(w)} {WORD_SEPARATOR}\n" for w in words), encoding="utf-8"
-            )
-        cfg = self.config
-        self._decoder = ctc_decoder(
-            lexicon=None if lexicon_path is None else str(lexicon_path),
-            tokens=vocab.tokens,
-            lm=None if lm is None else os.fspath(lm),
-            nbest=1,
-            beam_size=cfg.beam_size,
-            beam_size_token=cfg.beam_size_token,
-            beam_threshold=cfg.beam_threshold,
-            lm_weight=cfg.lm_weight if lm is not None else 0.0,
-            word_score=cfg.word_score,
-            unk_score=cfg.unk_score,
-            sil_score=0.0,
-            log_add=False,
-            blank_token=BLANK_TOKEN,
-            sil_token=WORD_SEPARATOR,
-            unk_word="<unk>",
-        )
+        self.words = words
+        cfg, size = self.config, len(vocab)
+        separator = vocab.tokens.index(WORD_SEPARATOR)
+        common = dict(beam_size=cfg.beam_size, beam_size_token=cfg.beam_size_token or size,
+                      beam_threshold=cfg.beam_threshold, lm_weight=cfg.lm_weight if lm is not None else 0.0,
+                      sil_score=0.0, log_add=False, criterion_type=fl.CriterionType.CTC)
+        if words is None:
+            self._lm = fl.ZeroLM()
+            self._decoder = fl.LexiconFreeDecoder(fl.LexiconFreeDecoderOptions(**common), self._lm, separator,
+                                                  BLANK_INDEX, [])
+            return
+        self._word_list = [*words, "<unk>"]
+        word_index = {w: i for i, w in enumerate(self._word_list)}
+        self._lm = self._kenlm(lm, word_index) if lm is not None else fl.ZeroLM()
+        start = self._lm.start(False)
+        trie = fl.Trie(size, separator)
+        for word in words:
+            _, score = self._lm.score(start, word_index[word])
+            # Each spelling ends with the word separator: without it, a long "nnnooo" may be read as
+            # two words "no no" (seen on the yes/no test set).
+            trie.insert([vocab.tokens.index(c) for c in word] + [separator], word_index[word], score)
+        trie.smear(fl.SmearingMode.MAX)
+        options = fl.LexiconDecoderOptions(**common, word_score=cfg.word_score, unk_score=cfg.unk_score)
+        self._decoder = fl.LexiconDecoder(options, trie, self._lm, separator, BLANK_INDEX, word_index["<unk>"],
+                                          [], False)
+
+    @staticmethod
+    def _kenlm(path: str | os.PathLike[str], word_index: dict[str, int]) -> Any:
+        """KenLM over ``path``, words numbered as in the lexicon (its note about binary files silenced)."""
+        from flashlight.lib.text.decoder.kenlm import KenLM
+        from flashlight.lib.text.dictionary import Dictionary
+
+        word_dict = Dictionary()  # numbered exactly as word_index (create_word_dict goes through a hash map)
+        for word in sorted(word_index, key=word_index.get):
+            word_dict.add_entry(word)
+        with _quiet_stderr():
+            return KenLM(os.fspath(path), word_dict)
 
     def __call__(self, log_probs: ArrayLike, lengths: ArrayLike) -> list[Transcript]:
         """``(batch, frames, vocab)``, ``(batch,)`` -> one transcript per utterance."""
-        import torch
-
         emissions = np.ascontiguousarray(as_numpy(log_probs), dtype=np.float32)
-        lengths = as_numpy(lengths).astype(np.int32)
+        lengths = as_numpy(lengths).astype(np.int64)
         if self._uses_lexicon:
             searched, searched_lengths = with_closing_separator(emissions, lengths,
                                                                 self.vocab.tokens.index(WORD_SEPARATOR))
         else:
             searched, searched_lengths = emissions, lengths
-        hypotheses = self._decoder(torch.from_numpy(searched), torch.from_numpy(searched_lengths))
+        searched = np.ascontiguousarray(searched, dtype=np.float32)
+        batch, frames, size = searched.shape
         results = []
-        for b, nbest in enumerate(hypotheses):
-            if not nbest:
+        for b in range(batch):
+            pointer = searched.ctypes.data + 4 * b * frames * size
+            hypotheses = self._decoder.decode(pointer, int(searched_lengths[b]), size)
+            if not hypotheses:
                 results.append(Transcript(""))
                 continue
-            hyp = nbest[0]
-            # flashlight counts frames from 1 (frame 0 is its start state) and pads the result with
-            # word separators; shift back and clamp so every time lies inside the utterance.
-            last = max(int(lengths[b]) - 1, 0)
-            frames = [min(max(int(t) - 1, 0), last) for t in hyp.timesteps.tolist()]
-            # With a lexicon every spelling ends with the separator, so the tokens mark the word ends.
-            result = words_from_tokens(hyp.tokens.tolist(), frames, emissions[b], self.vocab, self.frame_seconds)
-            if self._uses_lexicon and len(result.words) == len(hyp.words):
-                for word, spelled in zip(result.words, hyp.words, strict=True):
-                    word.word = spelled  # the lexicon's spelling, whole even where a double letter was merged
-                result.text = " ".join(hyp.words)
-            results.append(result)
+            results.append(self._transcript(hypotheses[0], emissions[b], int(lengths[b])))
         return results
+
+    def _transcript(self, hypothesis: Any, emissions: np.ndarray, length: int) -> Transcript:
+        # flashlight's path has one entry per frame plus its start state at index 0; tokens are the path
+        # with repeats collapsed and blanks removed, each at the frame where it begins.
+        path = list(hypothesis.tokens)
+        tokens, frames = [], []
+        for i, token in enumerate(path):
+            if token != BLANK_INDEX and (i == 0 or token != path[i - 1]):
+                tokens.append(token)
+                frames.append(min(max(i - 1, 0), max(length - 1, 0)))
+        result = words_from_tokens(tokens, frames, emissions, self.vocab, self.frame_seconds)
+        if self._uses_lexicon:
+            spelled = [self._word_list[w] for w in hypothesis.words if w >= 0]
+            if len(result.words) > len(spelled):  # a spelling left unfinished at the end: not a word
+                result.words = result.words[: len(spelled)]
+                result.text = " ".join(spelled)
+            if len(result.words) == len(spelled):
+                for word, text in zip(result.words, spelled, strict=True):
+                    word.word = text  # the lexicon's spelling, whole even where a double letter was merged
+                result.text = " ".join(spelled)
+        return result
+
+
+class _quiet_stderr:
+    """Silence C-level writes to stderr (KenLM prints a note on every ARPA load) for a ``with`` block."""
+
+    def __enter__(self) -> None:
+        import sys
+
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+
+    def __exit__(self, *_: object) -> None:
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+
+
+def build_decoder(vocab: Vocabulary, frame_seconds: float, decoding: Any) -> GreedyDecoder | BeamSearchDecoder:
+    """The decoder a :class:`asr.spec.DecodingSpec` describes."""
+    if decoding.method == "greedy":
+        return GreedyDecoder(vocab, frame_seconds)
+    config = BeamSearchConfig(beam_size=decoding.beam_size, beam_threshold=decoding.beam_threshold,
+                              lm_weight=decoding.lm_weight, word_score=decoding.word_score)
+    return BeamSearchDecoder(vocab, frame_seconds, config, lexicon=decoding.lexicon, lm_text=decoding.lm_arpa)

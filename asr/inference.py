@@ -16,8 +16,19 @@ from typing import Any
 import numpy as np
 
 from asr.audio import audio_info, prepare_samples, read_audio
-from asr.decode import ArrayLike, BeamSearchConfig, BeamSearchDecoder, GreedyDecoder, Transcript, Word
+from asr.decode import (
+    ArrayLike,
+    BeamSearchConfig,
+    BeamSearchDecoder,
+    GreedyDecoder,
+    Transcript,
+    Word,
+    build_decoder,
+    read_lexicon,
+)
 from asr.errors import AsrError
+from asr.lm import read_arpa
+from asr.spec import DecodingSpec
 from asr.text import Vocabulary
 
 #: Files longer than this are transcribed piece by piece, cut at pauses, in bounded memory.
@@ -28,14 +39,45 @@ AudioInput = str | os.PathLike[str] | np.ndarray | Any
 
 
 class BaseRecognizer:
-    """Audio in, transcripts out. Subclasses set ``vocab``, ``sample_rate`` and ``frame_seconds`` and
-    implement :meth:`log_probs`."""
+    """Audio in, transcripts out. Subclasses set ``vocab``, ``sample_rate`` and ``frame_seconds``, call
+    :meth:`use_default_decoding` and implement :meth:`log_probs`.
+
+    ``decoding`` is the model file's own way of decoding (greedy, or beam search with its embedded lexicon
+    and LM), used unless :meth:`use_greedy` or :meth:`use_beam_search` choose another for this object.
+    """
 
     vocab: Vocabulary
     sample_rate: int
     frame_seconds: float  # seconds per output frame (feature hop times subsampling)
     metadata: dict[str, Any]
+    decoding: DecodingSpec
     decoder: GreedyDecoder | BeamSearchDecoder
+
+    def use_default_decoding(self) -> BaseRecognizer:
+        """Decode as the model file says (:attr:`decoding`); returns ``self``."""
+        self.decoder = build_decoder(self.vocab, self.frame_seconds, self.decoding)
+        return self
+
+    def set_default_decoding(
+        self,
+        config: BeamSearchConfig | None = None,
+        lexicon: str | os.PathLike[str] | Sequence[str] | None = None,
+        lm: str | os.PathLike[str] | None = None,
+    ) -> BaseRecognizer:
+        """Make beam search with these settings the model's own decoding, stored when it is saved or
+        exported: the lexicon's words and the ARPA LM's text go into the model file. Returns ``self``."""
+        config = config or BeamSearchConfig()
+        words = None
+        if lexicon is not None:
+            words = read_lexicon(lexicon, self.vocab) if isinstance(lexicon, str | os.PathLike) else list(lexicon)
+        arpa = None
+        if lm is not None:
+            read_arpa(lm)  # a clear error now rather than when the model is next loaded
+            arpa = Path(lm).read_text(encoding="utf-8")
+        self.decoding = DecodingSpec("beam", beam_size=config.beam_size, beam_threshold=config.beam_threshold,
+                                     lm_weight=config.lm_weight, word_score=config.word_score, lexicon=words,
+                                     lm_arpa=arpa)
+        return self.use_default_decoding()
 
     def log_probs(self, waveforms: Sequence[ArrayLike]) -> tuple[ArrayLike, ArrayLike]:
         """Mono waveforms at :attr:`sample_rate` -> ``(batch, frames', vocab)`` log-probabilities and
@@ -52,9 +94,11 @@ class BaseRecognizer:
         config: BeamSearchConfig | None = None,
         lexicon: str | os.PathLike[str] | Sequence[str] | None = None,
         lm: str | os.PathLike[str] | None = None,
+        lm_text: str | None = None,
     ) -> BaseRecognizer:
-        """Switch to beam search (optionally with a lexicon and an ARPA LM); returns ``self``."""
-        self.decoder = BeamSearchDecoder(self.vocab, self.frame_seconds, config, lexicon, lm)
+        """Switch to beam search (optionally with a lexicon and an ARPA LM, as a file or as text);
+        returns ``self``. The model file's default decoding is unchanged."""
+        self.decoder = BeamSearchDecoder(self.vocab, self.frame_seconds, config, lexicon, lm, lm_text)
         return self
 
     def load(self, audio: AudioInput, sample_rate: int | None = None) -> np.ndarray:
@@ -104,13 +148,36 @@ class BaseRecognizer:
         return [r for r in results if r is not None]
 
 
-def load_model(path: str | os.PathLike[str]) -> BaseRecognizer:
-    """Load a model file written by training (``.pt``, run by PyTorch) or exported with ``asr export``
-    (``.onnx``, run by onnxruntime without importing PyTorch). Everything is rebuilt from the file alone."""
-    if Path(path).suffix.lower() == ".onnx":
+#: Models that ship inside the package, by name; ``None`` (no name at all) means the first.
+PACKAGED_MODELS = {"digits": "digits-en.onnx"}
+DEFAULT_MODEL = "digits"
+
+
+def packaged_model_path(name: str = DEFAULT_MODEL) -> Path:
+    """Where a packaged model's file lies (see ``asr/models/README.md`` for what each one knows)."""
+    if name not in PACKAGED_MODELS:
+        raise AsrError(f"no packaged model named {name!r}; packaged: {', '.join(sorted(PACKAGED_MODELS))}")
+    return Path(__file__).resolve().parent / "models" / PACKAGED_MODELS[name]
+
+
+def load_model(name_or_path: str | os.PathLike[str] | None = None) -> BaseRecognizer:
+    """Load a model: a file written by training (``.pt``, run by PyTorch), one exported with ``asr export``
+    (``.onnx``, run by onnxruntime without importing PyTorch), or a packaged model by name (``"digits"``).
+    With no argument, the packaged default model: English digits, isolated or connected, any sample rate.
+
+    Everything, the default decoding included, is rebuilt from the file alone.
+    """
+    if name_or_path is None or (isinstance(name_or_path, str) and name_or_path in PACKAGED_MODELS
+                                and not os.path.exists(name_or_path)):
+        path = packaged_model_path(name_or_path or DEFAULT_MODEL)
+        if not path.is_file():
+            raise AsrError("the packaged model file is missing from this installation; reinstall the package or "
+                           "pass a model file", path)
+        name_or_path = path
+    if Path(name_or_path).suffix.lower() == ".onnx":
         from asr.onnx_model import load_onnx_model
 
-        return load_onnx_model(path)
+        return load_onnx_model(name_or_path)
     from asr.recognizer import load_torch_model
 
-    return load_torch_model(path)
+    return load_torch_model(name_or_path)

@@ -96,7 +96,9 @@ class WaveformModel(nn.Module):
 def export_onnx(recognizer: Any, path: str | os.PathLike[str]) -> Path:
     """Write ``recognizer``'s features, network and settings to ``path`` (``.onnx``). Returns the path."""
     onnx, _ = require_onnxruntime()
-    if getattr(recognizer, "quantized", False) or not getattr(recognizer, "runs_in_pytorch", False):
+    if not getattr(recognizer, "runs_in_pytorch", False):
+        raise AsrError("this model is already an ONNX file: export the .pt model it came from")
+    if getattr(recognizer, "quantized", False):
         raise AsrError("export the float model: load the .pt file without --quantize")
     model = WaveformModel(recognizer.extractor.cpu().eval(), recognizer.network.cpu().eval()).eval()
     _check_features(recognizer.extractor, model.features)
@@ -112,9 +114,8 @@ def export_onnx(recognizer: Any, path: str | os.PathLike[str]) -> Path:
                           dynamic_axes={"waveforms": {0: "batch", 1: "samples"}, "num_samples": {0: "batch"},
                                         "log_probs": {0: "batch", 1: "out_frames"}, "out_lengths": {0: "batch"}})
     graph = onnx.load_from_string(buffer.getvalue())
-    package = recognizer.package()
     config = recognizer.extractor.config
-    settings = {key: value for key, value in package.items() if key != "state_dict"}
+    settings = recognizer.spec.to_dict()  # the same spec a .pt file holds
     settings["graph"] = {"layout": GRAPH_LAYOUT, "pad": pad, "sample_rate": config.sample_rate,
                          "frame_seconds": recognizer.frame_seconds}
     entry = graph.metadata_props.add()

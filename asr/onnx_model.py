@@ -1,9 +1,10 @@
 """Running an exported model (``asr export``) with onnxruntime and NumPy: no PyTorch is imported.
 
 The ``.onnx`` file holds the whole path from waveform to log-probabilities (see :mod:`asr.onnx_export`)
-and, in its metadata, the vocabulary and settings. Greedy decoding of audio at the model's sample rate
-runs without PyTorch, so a ``transcribe`` process starts in well under a second instead of the seconds
-that importing PyTorch takes; resampling and beam search import it when they are needed.
+and, in its metadata, the model's :class:`~asr.spec.ModelSpec` (vocabulary, settings, default decoding
+with its lexicon and LM). Reading audio at any rate, the network and both decoders run without PyTorch,
+so a ``transcribe`` process starts in well under a second instead of the seconds that importing PyTorch
+takes. Only onnxruntime is needed to load a model (the ``onnx`` package only to export one).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from asr.checkpoint import FORMAT_NAME, FORMAT_VERSION
-from asr.decode import ArrayLike, GreedyDecoder, as_numpy
+from asr.decode import ArrayLike, as_numpy
 from asr.errors import AsrError
 from asr.inference import BaseRecognizer
+from asr.spec import ModelSpec, spec_from_dict
 from asr.text import Vocabulary
 
 #: Metadata key of the settings in the ONNX file.
@@ -28,12 +29,12 @@ GRAPH_LAYOUT = 2
 
 
 def require_onnxruntime() -> tuple[Any, Any]:
-    """The ``onnx`` and ``onnxruntime`` modules, or a clear error saying how to install them."""
+    """The ``onnx`` and ``onnxruntime`` modules (for export), or a clear error saying how to install them."""
     try:
         import onnx
         import onnxruntime
     except ImportError:
-        raise AsrError("ONNX support needs the onnx and onnxruntime packages: pip install -e '.[onnx]'") from None
+        raise AsrError("ONNX export needs the onnx and onnxruntime packages: pip install -e '.[onnx]'") from None
     return onnx, onnxruntime
 
 
@@ -44,15 +45,16 @@ class OnnxRecognizer(BaseRecognizer):
     runs_in_pytorch = False
     quantized = False
 
-    def __init__(self, session: Any, settings: dict[str, Any]) -> None:
-        graph = settings["graph"]
+    def __init__(self, session: Any, spec: ModelSpec, graph: dict[str, Any]) -> None:
         self.session = session
-        self.vocab = Vocabulary(settings["vocabulary"])
+        self.spec = spec
+        self.vocab = Vocabulary(spec.vocabulary)
         self.sample_rate = int(graph["sample_rate"])
         self.frame_seconds = float(graph["frame_seconds"])
         self.pad = int(graph["pad"])
-        self.metadata = settings.get("metadata", {})
-        self.decoder = GreedyDecoder(self.vocab, self.frame_seconds)
+        self.metadata = spec.metadata
+        self.decoding = spec.decoding
+        self.use_default_decoding()
 
     def quantize(self) -> OnnxRecognizer:
         raise AsrError("an ONNX model is not quantized here: use --quantize with the .pt model instead")
@@ -75,30 +77,30 @@ class OnnxRecognizer(BaseRecognizer):
 
 
 def load_onnx_model(path: str | os.PathLike[str], threads: int | None = None) -> OnnxRecognizer:
-    """An :class:`OnnxRecognizer` from a file written by ``asr export``."""
-    onnx, onnxruntime = require_onnxruntime()
+    """An :class:`OnnxRecognizer` from a file written by ``asr export`` (needs onnxruntime only)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise AsrError("an .onnx model needs onnxruntime: pip install onnxruntime", path) from None
     if not os.path.isfile(path):
         raise AsrError("model file not found", path)
-    try:
-        graph = onnx.load(os.fspath(path), load_external_data=False)
-        settings = json.loads({p.key: p.value for p in graph.metadata_props}[METADATA_KEY])
-    except KeyError:
-        raise AsrError("an ONNX file, but not one exported by this toolkit (no settings in its metadata)",
-                       path) from None
-    except Exception as error:  # protobuf decode errors, bad JSON
-        raise AsrError(f"not an ONNX model file ({type(error).__name__})", path) from None
-    if settings.get("format") != FORMAT_NAME or settings.get("format_version") != FORMAT_VERSION:
-        raise AsrError(f"model format version {settings.get('format_version')!r} is not supported", path)
-    if settings.get("graph", {}).get("layout") != GRAPH_LAYOUT:
-        raise AsrError("exported by an older version of this toolkit: export the .pt model again", path)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads or os.cpu_count() or 1
     options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: no shape-inference chatter on every load
     try:
-        session = onnxruntime.InferenceSession(graph.SerializeToString(), options,
-                                               providers=["CPUExecutionProvider"])
-        return OnnxRecognizer(session, settings)
-    except AsrError:
-        raise
-    except Exception as error:
-        raise AsrError(f"onnxruntime cannot run this graph ({str(error)[:200]})", path) from None
+        session = onnxruntime.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # protobuf decode errors, unsupported operators
+        raise AsrError(f"not an ONNX model file onnxruntime can run ({str(error).strip()[:160]})", path) from None
+    settings_json = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    if settings_json is None:
+        raise AsrError("an ONNX file, but not one exported by this toolkit (no settings in its metadata)", path)
+    try:
+        settings = json.loads(settings_json)
+    except ValueError:
+        raise AsrError("the ONNX file's settings are not valid JSON", path) from None
+    spec = spec_from_dict(settings, path)
+    graph = settings.get("graph", {})
+    if graph.get("layout") != GRAPH_LAYOUT:
+        raise AsrError("exported by an older version of this toolkit: export the .pt model again", path)
+    return OnnxRecognizer(session, spec, graph)

@@ -8,17 +8,19 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 import torch
 from torch import nn
 
 from asr.checkpoint import atomic_save, model_package, safe_load
-from asr.decode import ArrayLike, GreedyDecoder
+from asr.decode import ArrayLike
 from asr.errors import AsrError
 from asr.features import FeatureConfig, FeatureExtractor
 from asr.inference import LONG_AUDIO_SECONDS, AudioInput, BaseRecognizer, load_model
 from asr.model import AcousticModel, ModelConfig
+from asr.spec import DecodingSpec, ModelSpec, spec_from_dict
 from asr.text import Vocabulary
 
 __all__ = ["LONG_AUDIO_SECONDS", "AudioInput", "Recognizer", "load_model", "load_torch_model"]
@@ -40,13 +42,15 @@ class Recognizer(BaseRecognizer):
         network: AcousticModel,
         vocab: Vocabulary,
         metadata: dict[str, Any] | None = None,
+        decoding: DecodingSpec | None = None,
     ) -> None:
         self.extractor = extractor.eval()
         self.network = network.eval()
         self.vocab = vocab
         self.metadata = metadata or {}
-        self.decoder = GreedyDecoder(vocab, self.frame_seconds)
+        self.decoding = decoding or DecodingSpec()
         self.quantized = False
+        self.use_default_decoding()
 
     @property
     def sample_rate(self) -> int:
@@ -91,20 +95,26 @@ class Recognizer(BaseRecognizer):
                            path)
         atomic_save(self.package(), path)
 
+    @property
+    def spec(self) -> ModelSpec:
+        """Everything but the weights, as written into ``.pt`` and ``.onnx`` files alike."""
+        return ModelSpec(asdict(self.extractor.config), asdict(self.network.config), list(self.vocab.tokens),
+                         self.decoding, self.metadata)
+
     def package(self) -> dict[str, Any]:
         state = {f"network.{k}": v for k, v in self.network.state_dict().items()}
         state["features.mean"] = self.extractor.mean
         state["features.std"] = self.extractor.std
-        return model_package(self.extractor.config, self.network.config, self.vocab.tokens, state,
-                             self.metadata)
+        return model_package(self.spec, state)
 
 
 def recognizer_from_package(package: dict[str, Any], source: str | os.PathLike[str] | None = None) -> Recognizer:
     """Rebuild a :class:`Recognizer` from the dictionary of a model file."""
+    spec = spec_from_dict(package, source)
     try:
-        feature_config = FeatureConfig(**package["feature_config"])
-        model_config = ModelConfig(**package["model_config"])
-        vocab = Vocabulary(package["vocabulary"])
+        feature_config = FeatureConfig(**spec.features)
+        model_config = ModelConfig(**spec.model)
+        vocab = Vocabulary(spec.vocabulary)
         state = package["state_dict"]
         extractor = FeatureExtractor(feature_config)
         extractor.set_statistics(state["features.mean"], state["features.std"])
@@ -112,7 +122,7 @@ def recognizer_from_package(package: dict[str, Any], source: str | os.PathLike[s
         network.load_state_dict({k[len("network."):]: v for k, v in state.items() if k.startswith("network.")})
     except (KeyError, TypeError, RuntimeError) as error:
         raise AsrError(f"model file is inconsistent ({type(error).__name__}: {str(error)[:200]})", source) from None
-    return Recognizer(extractor, network, vocab, package.get("metadata", {}))
+    return Recognizer(extractor, network, vocab, spec.metadata, spec.decoding)
 
 
 def load_torch_model(path: str | os.PathLike[str]) -> Recognizer:

@@ -117,6 +117,7 @@ def create_app(recognizer: BaseRecognizer, limits: ServerLimits | None = None, m
     @app.get("/health")
     def health() -> dict[str, Any]:
         return {"status": "ok", "model": model_name, "sample_rate": recognizer.sample_rate,
+                "decoding": describe_decoder(recognizer),
                 "max_upload_bytes": limits.max_upload_bytes, "max_audio_seconds": limits.max_audio_seconds}
 
     @app.post("/transcribe")
@@ -143,13 +144,22 @@ def create_app(recognizer: BaseRecognizer, limits: ServerLimits | None = None, m
     return app
 
 
-def serve(model: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8000,
+def describe_decoder(recognizer: BaseRecognizer) -> str:
+    decoder = recognizer.decoder
+    if getattr(decoder, "config", None) is None:
+        return "greedy"
+    words = getattr(decoder, "words", None)
+    return f"beam {decoder.config.beam_size}" + ("" if words is None else f" + lexicon ({len(words)} words)")
+
+
+def serve(model: str | os.PathLike[str] | None, host: str = "127.0.0.1", port: int = 8000,
           limits: ServerLimits | None = None, recognizer: BaseRecognizer | None = None) -> None:
-    """Load ``model`` (unless a configured ``recognizer`` is given) and serve it until interrupted."""
+    """Load ``model`` (a path, a packaged model's name, or None for the default; unless a configured
+    ``recognizer`` is given) and serve it until interrupted. An ONNX model is served without PyTorch."""
     import uvicorn
 
-    from asr.recognizer import load_model
+    from asr.inference import load_model
 
     recognizer = recognizer or load_model(model)
-    app = create_app(recognizer, limits, Path(model).name)
+    app = create_app(recognizer, limits, "default" if model is None else Path(model).name)
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -38,7 +38,7 @@ def test_saved_model_transcribes_like_in_memory(trained_digits, ten_digits, tmp_
 def test_model_file_carries_everything(trained_digits):
     package = safe_load(trained_digits.best_model)
     assert package["vocabulary"][0] == "<blank>"
-    assert package["feature_config"]["sample_rate"] == 8000
+    assert package["features"]["sample_rate"] == 8000
     assert "features.mean" in package["state_dict"]
     assert package["metadata"]["config"]["model"]["hidden_size"] == 64
 
