@@ -39,10 +39,13 @@ def plot_training(metrics_path: str | os.PathLike[str], out_dir: str | os.PathLi
 
     The error-rate plot is written only when the run had a validation set. Returns the files written.
     """
-    import matplotlib
+    try:
+        import matplotlib
 
-    matplotlib.use("Agg")  # no display on servers; must precede pyplot
-    import matplotlib.pyplot as plt
+        matplotlib.use("Agg")  # no display on servers; must precede pyplot
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise AsrError("training plots need matplotlib: pip install matplotlib") from None
 
     epochs, _ = read_metrics(metrics_path)
     if not epochs:

@@ -77,6 +77,20 @@ def _all_finite(loss: torch.Tensor, dist: Distributed) -> bool:
     return bool(finite.item() > 0)
 
 
+def environment(seed: int) -> dict[str, Any]:
+    """What a run's numbers hang on besides the config: the seed, torch's CPU thread count and the library
+    versions. Stored in the model file's metadata (``metadata["environment"]``) and in recipe results."""
+    import platform
+
+    import numpy
+    import torchaudio
+
+    # str(): torch.__version__ is a str subclass, which a weights-only load of the model file refuses
+    return {"seed": int(seed), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+            "torch": str(torch.__version__), "torchaudio": str(torchaudio.__version__),
+            "numpy": str(numpy.__version__)}
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -190,7 +204,8 @@ def train(
             log.info("resumed from %s at epoch %d, batch %d", state_path, epoch + 1, batch_in_epoch)
 
     recognizer = Recognizer(extractor, network, vocab)
-    recognizer.metadata = {"config": config.to_dict()}
+    run_environment = environment(cfg.seed)
+    recognizer.metadata = {"config": config.to_dict(), "environment": run_environment}
 
     def save_state() -> None:
         if not dist.is_main:
@@ -270,7 +285,8 @@ def train(
         batch_in_epoch = 0
         history.append(row)
         if dist.is_main:
-            recognizer.metadata = {"config": config.to_dict(), "epoch": epoch, "step": step, **_metrics_of(row)}
+            recognizer.metadata = {"config": config.to_dict(), "environment": run_environment, "epoch": epoch,
+                                   "step": step, **_metrics_of(row)}
             improved = (row.get("valid_wer", 0.0), row.get("valid_loss", row["train_loss"])) < (
                 best["wer"], best["loss"])
             if improved or not valid_set:

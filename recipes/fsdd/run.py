@@ -22,7 +22,7 @@ from asr.config import load_config
 from asr.decode import BeamSearchConfig
 from asr.lm import build_arpa, write_arpa
 from asr.manifest import Utterance
-from asr.recipe import recipe_parser
+from asr.recipe import recipe_parser, require_data_dir, run_recipe
 from asr.recognizer import load_model
 from asr.report import evaluate_variants, markdown_table, percent, provenance
 from asr.train import train
@@ -36,11 +36,12 @@ TEST_CONNECTED = ConnectedConfig(min_words=3, max_words=7)
 BEAM = BeamSearchConfig(beam_size=16, lm_weight=0.5, word_score=0.0)
 ADAPT_CONNECTED = ConnectedConfig(min_words=1, max_words=6, speeds=(0.9, 1.0, 1.1), gain_db=(-6.0, 0.0),
                                   snr_db=(15.0, 40.0))
+EXPECTED = ("the Free Spoken Digit Dataset: a folder holding recordings/ with files named DIGIT_SPEAKER_TAKE.wav, "
+            "such as 3_george_17.wav")
 
 
 def main() -> int:
-    parser = recipe_parser(__doc__, HERE / "config.toml")
-    parser.add_argument("--data-dir", required=True, help="FSDD folder (with recordings/)")
+    parser = recipe_parser(__doc__, HERE / "config.toml", data_help="FSDD folder (with recordings/)")
     parser.add_argument("--connected-per-fold", type=int, default=1000, help="connected training utterances")
     parser.add_argument("--connected-test", type=int, default=100, help="connected test utterances per speaker")
     parser.add_argument("--adapt-rounds", type=int, default=2,
@@ -55,7 +56,8 @@ def main() -> int:
     started = time.time()
 
     # Stage 1: manifests.
-    report = prepare_fsdd(args.data_dir, exp / "data")
+    data_dir = require_data_dir(args.data_dir, EXPECTED, ["recordings/[0-9]_*_*.wav", "[0-9]_*_*.wav"])
+    report = prepare_fsdd(data_dir, exp / "data")
     recordings = [u for split in report.splits.values() for u in split]
     speakers = sorted({u.speaker for u in recordings})
     holdout = speakers if args.holdout is None else args.holdout
@@ -183,4 +185,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_recipe(main))

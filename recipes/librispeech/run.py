@@ -1,7 +1,9 @@
-"""LibriSpeech: train on a training split, select on dev-clean, score dev/test clean and other.
+r"""LibriSpeech: train on a training split, select on dev-clean, score dev/test clean and other.
 
-    python recipes/librispeech/run.py --corpus-dir /data/LibriSpeech --exp-dir exp/librispeech \
+    python recipes/librispeech/run.py --data-dir /data/LibriSpeech --exp-dir exp/librispeech \
         [--train train-clean-100] [--set train.epochs=2]
+
+(--corpus-dir is an older name of --data-dir.)
 """
 
 from __future__ import annotations
@@ -12,34 +14,34 @@ from pathlib import Path
 
 from asr.config import load_config
 from asr.errors import AsrError
-from asr.recipe import recipe_parser, train_and_score
+from asr.recipe import recipe_parser, require_data_dir, run_recipe, train_and_score
 from data_prep.librispeech import prepare_librispeech
 
 HERE = Path(__file__).resolve().parent
 TESTS = ("dev-clean", "dev-other", "test-clean", "test-other")
+EXPECTED = ("the LibriSpeech root: split folders (train-clean-100/, dev-clean/, ...) laid out as "
+            "SPLIT/SPEAKER/CHAPTER/SPEAKER-CHAPTER.trans.txt beside the .flac files")
 
 
 def main() -> int:
-    parser = recipe_parser(__doc__, HERE / "config.toml")
-    parser.add_argument("--corpus-dir", required=True, help="LibriSpeech root (holding train-clean-100/ etc.)")
+    parser = recipe_parser(__doc__, HERE / "config.toml", data_aliases=["--corpus-dir"],
+                           data_help="LibriSpeech root (holding train-clean-100/ etc.)")
     parser.add_argument("--train", nargs="+", default=["train-clean-100"], help="training split(s)")
     parser.add_argument("--valid", default="dev-clean", help="split for model selection")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        splits = prepare_librispeech(args.corpus_dir, Path(args.exp_dir) / "data").splits
-        missing = [s for s in [*args.train, args.valid] if s not in splits]
-        if missing:
-            raise AsrError(f"split(s) not found in the corpus: {', '.join(missing)}", args.corpus_dir)
-        text = train_and_score("LibriSpeech", load_config(args.config, args.set),
-                               [u for s in args.train for u in splits[s]], splits[args.valid],
-                               {s: splits[s] for s in TESTS if s in splits}, args.exp_dir)
-    except AsrError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    data_dir = require_data_dir(args.data_dir, EXPECTED, "*/*/*/*.trans.txt")
+    splits = prepare_librispeech(data_dir, Path(args.exp_dir) / "data").splits
+    missing = [s for s in [*args.train, args.valid] if s not in splits]
+    if missing:
+        raise AsrError(f"split(s) not found: {', '.join(missing)} (found: {', '.join(sorted(splits)) or 'none'}); "
+                       f"expected {EXPECTED}", data_dir)
+    text = train_and_score("LibriSpeech", load_config(args.config, args.set),
+                           [u for s in args.train for u in splits[s]], splits[args.valid],
+                           {s: splits[s] for s in TESTS if s in splits}, args.exp_dir)
     print(text)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_recipe(main))

@@ -1,9 +1,11 @@
 """yes/no: Kaldi's customary split (first 31 files train, last 29 test), train, decode, score.
 
-    python recipes/yesno/run.py --data-dir ../shared/data/yesno --exp-dir exp/yesno
+    python recipes/yesno/run.py --data-dir ../shared/data/yesno --exp-dir exp/yesno [--seeds 0 1 2]
 
 The last 4 training files are held back for model selection, so the test files are never looked at
 before the final scoring. Writes EXP/model.pt, EXP/results.md, the training plots and an error report per decoder.
+With several --seeds, the first seed's run is the one in EXP and each other seed trains and scores in EXP/seed_N;
+results.md shows every seed.
 """
 
 from __future__ import annotations
@@ -11,48 +13,72 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from asr.config import load_config
-from asr.recipe import recipe_parser
+from asr.errors import AsrError
+from asr.recipe import recipe_parser, require_data_dir, run_recipe
 from asr.recognizer import load_model
 from asr.report import evaluate_variants, markdown_table, percent, provenance
-from asr.train import train
+from asr.train import environment, train
 from data_prep.yesno import prepare_yesno
 
 HERE = Path(__file__).resolve().parent
 LEXICON = ["no", "yes"]
+EXPECTED = "the yes/no corpus: 60 WAV files named by their words, such as 0_1_0_1_1_1_0_0.wav (0 no, 1 yes)"
+NUM_TRAIN = 31
 
 
 def main() -> int:
-    parser = recipe_parser(__doc__, HERE / "config.toml")
-    parser.add_argument("--data-dir", required=True, help="yes/no folder of WAV files")
+    parser = recipe_parser(__doc__, HERE / "config.toml", data_help="yes/no folder of WAV files")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="train and score once per seed (default: the config's train.seed only)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     exp = Path(args.exp_dir)
     started = time.time()
 
-    report = prepare_yesno(args.data_dir, exp / "data")
-    train_all, test = report.splits["train"], report.splits["test"]
+    data_dir = require_data_dir(args.data_dir, EXPECTED, "[01]_*.wav")
+    report = prepare_yesno(data_dir, exp / "data", num_train=NUM_TRAIN)
+    train_all, test = report.splits.get("train", []), report.splits.get("test", [])
+    if not test:
+        raise AsrError(f"found {len(train_all)} usable yes/no WAV files, but the split needs more than "
+                       f"{NUM_TRAIN}; expected {EXPECTED}", data_dir)
     train_set, valid_set = train_all[:-4], train_all[-4:]
     config = load_config(args.config, args.set)
+    seeds = args.seeds or [config.train.seed]
 
-    result = train(config, train_set, valid_set, exp, resume=True)
-    recognizer = load_model(result.best_model)
-    variants = [("greedy", lambda r: r.use_greedy()),
-                ("beam+lexicon", lambda r: r.use_beam_search(lexicon=LEXICON))]
-    scores = evaluate_variants(recognizer, test, variants, exp, "test")
-    scores.update(evaluate_variants(load_model(result.best_model).quantize(), test,
-                                    [("greedy int8", lambda r: r.use_greedy())], exp, "test"))
+    rows, environments = [], []
+    for index, seed in enumerate(seeds):
+        seed_config = replace(config, train=replace(config.train, seed=seed))
+        seed_exp = exp if index == 0 else exp / f"seed_{seed}"
+        result = train(seed_config, train_set, valid_set, seed_exp, resume=True)
+        environments.append(environment(seed))
+        recognizer = load_model(result.best_model)
+        variants = [("greedy", lambda r: r.use_greedy()),
+                    ("beam+lexicon", lambda r: r.use_beam_search(lexicon=LEXICON))]
+        scores = evaluate_variants(recognizer, test, variants, seed_exp, "test")
+        scores.update(evaluate_variants(load_model(result.best_model).quantize(), test,
+                                        [("greedy int8", lambda r: r.use_greedy())], seed_exp, "test"))
+        rows += [["test (29 files, 232 words)", name, percent(e.score.wer),
+                  f"{e.score.words.errors}/{e.score.words.reference_length}", percent(e.score.cer), seed]
+                 for name, e in scores.items()]
+        logging.info("seed %d: %s", seed, ", ".join(f"{n} {e.score.words.errors} word errors"
+                                                    for n, e in scores.items()))
 
-    rows = [["test (29 files, 232 words)", name, percent(e.score.wer),
-             f"{e.score.words.errors}/{e.score.words.reference_length}", percent(e.score.cer)]
-            for name, e in scores.items()]
+    env = environments[0]
+    folders = ", ".join(["EXP"] + [f"EXP/seed_{s}" for s in seeds[1:]])
     command = " ".join(["python", "recipes/yesno/run.py", *sys.argv[1:]])
-    text = (f"# yes/no\n\n{provenance()}; {(time.time() - started) / 60:.1f} minutes on this machine.\n\n"
+    text = (f"# yes/no\n\n{provenance()}; {(time.time() - started) / 60:.1f} minutes on this machine "
+            f"({len(seeds)} seed{'s' if len(seeds) > 1 else ''}).\n\n"
             f"Command: `{command}`\n\n"
-            + markdown_table(["test set", "decoder", "WER", "word errors", "CER"], rows)
-            + "\nError reports: `test.greedy.errors.md`, `test.beam+lexicon.errors.md`, `test.greedy_int8.errors.md`."
+            f"Seeds {', '.join(str(s) for s in seeds)} (runs in {folders}); {env['torch_threads']} torch CPU "
+            f"threads; Python {env['python']}, torch {env['torch']}, torchaudio {env['torchaudio']}, "
+            f"NumPy {env['numpy']} (also in each model file's metadata, under `environment`).\n\n"
+            + markdown_table(["test set", "decoder", "WER", "word errors", "CER", "seed"], rows)
+            + "\nError reports: `test.greedy.errors.md`, `test.beam+lexicon.errors.md`, `test.greedy_int8.errors.md`"
+            " in each run's folder."
             "\n\n![training and validation loss](loss.png)\n![validation WER and CER](error_rates.png)\n")
     (exp / "results.md").write_text(text)
     print(text)
@@ -60,4 +86,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_recipe(main))
