@@ -1,0 +1,350 @@
+"""English digits for any speaker: one model from FSDD, Heidelberg Digits and AN4's digit strings.
+
+    python recipes/digits/run.py --data-dir ../shared/data --exp-dir exp/digits
+    python recipes/digits/run.py --data-dir ../shared/data --exp-dir exp/digits --cross-validate --ablations
+
+DATA_DIR holds fsdd/, hd_digits/ and an4/ (an4/ is optional). Stages:
+  1. manifests of the three corpora; AN4's utterances made only of digit words ("oh" read as "zero"),
+     its speakers split three ways: validation, test, and training;
+  2. (--cross-validate) speaker-independent folds: whole speakers of both digit corpora held out, the
+     model trained on the rest, tested on the held-out speakers (isolated recordings and connected strings
+     of them) and on AN4's test speakers, a corpus no training saw; plus a learning curve over the number
+     of training speakers; (--ablations) what each augmentation earns on the first fold;
+  3. the final model on every speaker, its decoding (beam, lexicon, LM weight) chosen on AN4's validation
+     speakers and stored in EXP/model.pt, exported to EXP/model.onnx;
+  4. EXP/results.md.
+Every model sees its training data through simulated rooms, microphones and lines (asr.augment), plus
+connected strings joined from isolated recordings; all audio is read at 8 kHz.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from asr.augment import ChannelConfig
+from asr.config import ExperimentConfig, load_config
+from asr.decode import BeamSearchConfig
+from asr.evaluate import Evaluation
+from asr.lm import build_arpa, write_arpa
+from asr.manifest import Utterance
+from asr.recipe import recipe_parser, require_data_dir, run_recipe
+from asr.recognizer import Recognizer, load_model
+from asr.report import evaluate_variants, markdown_table, percent, provenance
+from asr.train import train
+from data_prep.an4 import prepare_an4
+from data_prep.connected import ConnectedConfig, make_channel_copies, make_connected
+from data_prep.fsdd import DIGIT_WORDS, prepare_fsdd
+from data_prep.hd_digits import prepare_hd_digits
+
+HERE = Path(__file__).resolve().parent
+EXPECTED = ("a folder holding fsdd/ (the Free Spoken Digit Dataset, recordings/ of DIGIT_SPEAKER_TAKE.wav), "
+            "hd_digits/ (Heidelberg Digits, FLAC) and, optionally, an4/ (CMU AN4), as ../shared/data does")
+CHANNEL = ChannelConfig()
+SPEEDS = (0.9, 0.95, 1.0, 1.05, 1.1)
+TRAIN_CONNECTED = ConnectedConfig(min_words=1, max_words=7, speeds=SPEEDS, gain_db=(-6.0, 0.0),
+                                  channel=CHANNEL, clean_fraction=0.3)
+TEST_CONNECTED = ConnectedConfig(min_words=3, max_words=7)
+#: Seeds of the generated data, named so that each set is drawn once and never shares a draw with another.
+SEED_TRAIN_DATA, SEED_TEST_STRINGS = 100, 999
+#: Decodings tried on the validation speakers; the best is stored in the model file.
+BEAM_CHOICES = [BeamSearchConfig(beam_size=16, lm_weight=w, word_score=s) for w in (0.0, 0.5, 1.0) for s in (0.0, 1.0)]
+
+
+@dataclass
+class Corpora:
+    """Every utterance the recipe uses, by role; speaker ids are unique across corpora."""
+
+    digits: list[Utterance]  # isolated recordings of FSDD and Heidelberg Digits
+    an4_valid: list[Utterance]  # AN4 digit strings: model selection and decoding choice
+    an4_test: list[Utterance]  # AN4 digit strings of other speakers: a corpus no training sees
+    an4_train: list[Utterance]  # AN4 digit strings of a third set of speakers
+
+    def speakers(self, corpus: str) -> list[str]:
+        return sorted({u.speaker for u in self.digits if u.extra.get("corpus") == corpus})
+
+
+def digit_strings_only(utterances: Sequence[Utterance]) -> list[Utterance]:
+    """AN4 utterances made only of digit words, with "oh" written "zero" (the model writes digit 0 so)."""
+    kept = []
+    for utt in utterances:
+        words = ["zero" if w == "oh" else w for w in utt.text.lower().split()]
+        if words and all(w in DIGIT_WORDS for w in words):
+            kept.append(Utterance(utt.audio, " ".join(words), utt.duration, {**utt.extra, "corpus": "an4"}))
+    return kept
+
+
+def prepare(data_dir: Path, out: Path) -> Corpora:
+    """Stage 1: manifests, tagged by corpus."""
+    digits = []
+    for corpus, prepare_corpus in (("fsdd", prepare_fsdd), ("hd_digits", prepare_hd_digits)):
+        report = prepare_corpus(data_dir / corpus, out / corpus)
+        digits += [dataclasses.replace(u, extra={**u.extra, "corpus": corpus})
+                   for split in report.splits.values() for u in split]
+    an4 = []
+    if (data_dir / "an4").is_dir():
+        an4 = digit_strings_only(prepare_an4(data_dir / "an4", out / "an4").splits.get("train", []))
+    speakers = sorted({u.speaker for u in an4})
+    random.Random(0).shuffle(speakers)
+    third = len(speakers) // 3
+    roles = {s: ("valid" if i < third else "test" if i < 2 * third else "train") for i, s in enumerate(speakers)}
+    return Corpora(digits, *([u for u in an4 if roles[u.speaker] == role] for role in ("valid", "test", "train")))
+
+
+def training_set(recordings: Sequence[Utterance], folder: Path, rate: int, connected: int,
+                 channel: ChannelConfig | None, seed: int, extra: Sequence[Utterance] = ()) -> list[Utterance]:
+    """The recordings, a copy of each through a simulated channel, and connected strings joined from them."""
+    strings = dataclasses.replace(TRAIN_CONNECTED, channel=channel)
+    made = list(recordings) + list(extra)
+    made += make_connected(recordings, connected, folder / "train_connected", rate, strings, seed=seed)
+    if channel is not None:
+        made += make_channel_copies(list(recordings) + list(extra), folder / "train_channel", rate, channel,
+                                    seed=seed + 1, speeds=SPEEDS)
+    return made
+
+
+def test_sets(corpora: Corpora, held_out: set[str], folder: Path, rate: int, strings: int) -> dict[str, list]:
+    """Per corpus, the held-out speakers' isolated recordings and connected strings of them; AN4's test speakers."""
+    sets: dict[str, list[Utterance]] = {}
+    for corpus in ("fsdd", "hd_digits"):
+        isolated = [u for u in corpora.digits if u.speaker in held_out and u.extra["corpus"] == corpus]
+        if not isolated:
+            continue
+        sets[f"{corpus} isolated"] = isolated
+        sets[f"{corpus} connected"] = make_connected(isolated, strings, folder / f"test_{corpus}", rate,
+                                                     TEST_CONNECTED, seed=SEED_TEST_STRINGS)
+    if corpora.an4_test:
+        sets["an4 strings"] = corpora.an4_test
+    return sets
+
+
+def decoders(lm_path: Path, beam: BeamSearchConfig) -> list:
+    return [("greedy", lambda r: r.use_greedy()),
+            ("beam+lexicon+LM", lambda r: r.use_beam_search(beam, lexicon=DIGIT_WORDS, lm=lm_path))]
+
+
+def accuracy(evaluation: Evaluation) -> float:
+    """Share of utterances recognised exactly (for isolated words: word accuracy)."""
+    pairs = zip(evaluation.references, evaluation.hypotheses, strict=True)
+    return sum(r == h for r, h in pairs) / max(1, len(evaluation.references))
+
+
+def train_and_test(config: ExperimentConfig, corpora: Corpora, train_speakers: Sequence[str], held_out: set[str],
+                   folder: Path, args, channel: ChannelConfig | None = CHANNEL,  # noqa: ANN001
+                   with_an4: bool = True) -> dict[str, dict[str, Evaluation]]:
+    """Train on ``train_speakers`` (and, ``with_an4``, AN4's training speakers, as the final model does) and
+    score every test set with each decoder."""
+    rate = config.features.sample_rate
+    recordings = [u for u in corpora.digits if u.speaker in train_speakers]
+    train_set = training_set(recordings, folder, rate, args.connected, channel, SEED_TRAIN_DATA,
+                             extra=corpora.an4_train if with_an4 else ())
+    lm_path = write_lm(train_set, folder)
+    result = train(config, train_set, corpora.an4_valid or None, folder, resume=True)
+    recognizer = load_model(result.best_model)
+    chosen = decoders(lm_path, BEAM_CHOICES[2])
+    return {name: evaluate_variants(recognizer, utts, chosen, folder, name.replace(" ", "_"))
+            for name, utts in test_sets(corpora, held_out, folder, rate, args.connected_test).items()}
+
+
+def write_lm(train_set: Sequence[Utterance], folder: Path) -> Path:
+    lm_path = folder / "digits.arpa"
+    write_arpa(build_arpa([u.text for u in train_set], order=2), lm_path)
+    return lm_path
+
+
+def speaker_folds(corpora: Corpora, count: int) -> list[set[str]]:
+    """``count`` disjoint sets of held-out speakers, each with speakers of both digit corpora."""
+    folds: list[set[str]] = [set() for _ in range(count)]
+    for corpus in ("fsdd", "hd_digits"):
+        for index, speaker in enumerate(corpora.speakers(corpus)):
+            folds[index % count].add(speaker)
+    return folds
+
+
+def score_row(label: str, scores: dict[str, dict[str, Evaluation]], decoder: str) -> list[str]:
+    """One table row: isolated accuracy and connected WER per corpus, AN4 WER."""
+    cells = [label, decoder]
+    for corpus in ("fsdd", "hd_digits"):
+        iso, con = scores.get(f"{corpus} isolated"), scores.get(f"{corpus} connected")
+        cells += [percent(accuracy(iso[decoder])) if iso else "", percent(con[decoder].score.wer) if con else ""]
+    an4 = scores.get("an4 strings")
+    cells.append(percent(an4[decoder].score.wer) if an4 else "")
+    return cells
+
+
+SCORE_HEADERS = ["model", "decoder", "FSDD isolated acc.", "FSDD connected WER", "HD isolated acc.",
+                 "HD connected WER", "AN4 strings WER"]
+
+
+def cross_validate(config: ExperimentConfig, corpora: Corpora, exp: Path, args) -> str:  # noqa: ANN001
+    """Stage 2: speaker-independent folds and the learning curve; returns the Markdown section."""
+    speakers = corpora.speakers("fsdd") + corpora.speakers("hd_digits")
+    rows, means = [], {}
+    folds = speaker_folds(corpora, args.folds)
+    for index, held_out in enumerate(folds):
+        if args.run_folds is not None and index not in args.run_folds:
+            continue
+        scores = train_and_test(config, corpora, [s for s in speakers if s not in held_out], held_out,
+                                exp / f"fold{index}", args)
+        for decoder in ("greedy", "beam+lexicon+LM"):
+            rows.append(score_row(f"fold {index}: held out {', '.join(sorted(held_out))}", scores, decoder))
+            means.setdefault(decoder, []).append(rows[-1])
+    for decoder, decoder_rows in means.items():
+        rows.append(["**mean of folds**", decoder] + [mean_percent([r[c] for r in decoder_rows])
+                                                      for c in range(2, len(SCORE_HEADERS))])
+    text = ("## Speaker-independent cross-validation\n\n"
+            f"{args.folds} folds; each trains on the other speakers of FSDD and Heidelberg Digits and AN4's "
+            f"{len({u.speaker for u in corpora.an4_train})} training speakers, and holds out whole speakers of "
+            "both digit corpora (isolated accuracy on all their "
+            f"recordings, connected WER on {args.connected_test} strings of 3-7 of their recordings) and is also "
+            f"tested on AN4's {len(corpora.an4_test)} digit strings of "
+            f"{len({u.speaker for u in corpora.an4_test})} test speakers, a corpus and microphone no training saw.\n\n"
+            + markdown_table(SCORE_HEADERS, rows))
+    if args.learning_curve:
+        text += learning_curve(config, corpora, folds[0], speakers, exp, args)
+    return text
+
+
+def learning_curve(config: ExperimentConfig, corpora: Corpora, held_out: set[str], speakers: list[str],
+                   exp: Path, args) -> str:  # noqa: ANN001
+    """Fold 0's test sets, models trained on growing subsets of its training speakers."""
+    pool = [s for s in speakers if s not in held_out]
+    random.Random(1).shuffle(pool)
+    rows = []
+    for count in args.learning_curve:
+        if count >= len(pool):
+            continue
+        chosen = pool[:count]
+        scores = train_and_test(config, corpora, chosen, held_out, exp / f"curve{count}", args)
+        rows.append(score_row(f"{count} speakers", scores, "beam+lexicon+LM"))
+    return ("\n## Learning curve over training speakers\n\nFold 0's held-out speakers; the training speakers a "
+            f"random subset of fold 0's {len(pool)} (the full fold is the first table's fold 0 row).\n\n"
+            + markdown_table(SCORE_HEADERS, rows))
+
+
+ABLATIONS = {
+    "no channel simulation": None,
+    "no reverberation": dataclasses.replace(CHANNEL, reverb=0.0),
+    "no band limits or EQ": dataclasses.replace(CHANNEL, band_limit=0.0, equalize=0.0),
+    "no noise": dataclasses.replace(CHANNEL, noise=0.0),
+}
+
+
+def ablations(config: ExperimentConfig, corpora: Corpora, held_out: set[str], speakers: list[str], exp: Path,
+              args) -> str:  # noqa: ANN001
+    """What each augmentation earns: fold 0 retrained without it (and without AN4's training speakers)."""
+    train_speakers = [s for s in speakers if s not in held_out]
+    rows = []
+    runs: list[tuple[str, ExperimentConfig, ChannelConfig | None, bool]] = [
+        (name, config, channel, True) for name, channel in ABLATIONS.items()]
+    no_specaugment = dataclasses.replace(config, train=dataclasses.replace(config.train, spec_augment=False))
+    runs.append(("no SpecAugment", no_specaugment, CHANNEL, True))
+    if corpora.an4_train:
+        runs.append(("without AN4's training speakers", config, CHANNEL, False))
+    for index, (name, run_config, channel, with_an4) in enumerate(runs):
+        scores = train_and_test(run_config, corpora, train_speakers, held_out, exp / f"ablation{index}", args,
+                                channel=channel, with_an4=with_an4)
+        rows.append(score_row(name, scores, "beam+lexicon+LM"))
+    return ("\n## Ablations on fold 0\n\nEach row retrains fold 0 with one change; compare with fold 0's row "
+            "above (beam + lexicon + LM).\n\n" + markdown_table(SCORE_HEADERS, rows))
+
+
+def mean_percent(cells: Sequence[str]) -> str:
+    values = [float(c.rstrip("%")) for c in cells if c]
+    return f"{sum(values) / len(values):.2f}%" if values else ""
+
+
+def final_model(config: ExperimentConfig, corpora: Corpora, exp: Path, args) -> str:  # noqa: ANN001
+    """Stage 3: every speaker; the decoding chosen on AN4's validation speakers is stored in the model."""
+    speakers = corpora.speakers("fsdd") + corpora.speakers("hd_digits")
+    folder = exp / "final"
+    recordings = [u for u in corpora.digits if u.speaker in speakers]
+    train_set = training_set(recordings, folder, config.features.sample_rate, args.connected, CHANNEL,
+                             SEED_TRAIN_DATA, extra=corpora.an4_train + corpora.an4_test)
+    lm_path = write_lm(train_set, folder)
+    result = train(config, train_set, corpora.an4_valid or None, folder, resume=True)
+    recognizer = load_model(result.best_model)
+    beam, rows = choose_decoding(recognizer, corpora.an4_valid, lm_path) if corpora.an4_valid else (BEAM_CHOICES[2], [])
+    recognizer.set_default_decoding(beam, lexicon=DIGIT_WORDS, lm=lm_path)
+    recognizer.save(exp / "model.pt")
+    export_onnx(exp / "model.pt", exp / "model.onnx")
+    for plot in ("loss.png", "error_rates.png"):
+        shutil.copyfile(folder / plot, exp / plot)
+    return ("## Final model\n\nTrained on all "
+            f"{len(speakers)} speakers of FSDD and Heidelberg Digits and AN4's "
+            f"{len({u.speaker for u in corpora.an4_train + corpora.an4_test})} training and test speakers "
+            f"({len(train_set)} utterances with the simulated channels and connected strings); validated on AN4's "
+            f"{len({u.speaker for u in corpora.an4_valid})} validation speakers, on which the stored decoding was "
+            "chosen:\n\n" + markdown_table(["beam", "LM weight", "word score", "AN4 validation WER"], rows)
+            + f"\nStored in `{exp / 'model.pt'}` and `{exp / 'model.onnx'}`: beam {beam.beam_size}, LM weight "
+            f"{beam.lm_weight}, word score {beam.word_score}, the ten-word lexicon and the bigram LM.\n\n"
+            "![training and validation loss](loss.png)\n![validation WER and CER](error_rates.png)\n")
+
+
+def choose_decoding(recognizer: Recognizer, valid: Sequence[Utterance], lm_path: Path) -> tuple[BeamSearchConfig, list]:
+    """The beam settings with the lowest WER on ``valid`` (ties: the earlier, simpler one)."""
+    rows, best = [], None
+    for beam in BEAM_CHOICES:
+        variant = [("beam", lambda r, b=beam: r.use_beam_search(b, lexicon=DIGIT_WORDS, lm=lm_path))]
+        wer = evaluate_variants(recognizer, valid, variant)["beam"].score.wer
+        rows.append([beam.beam_size, beam.lm_weight, beam.word_score, percent(wer)])
+        if best is None or wer < best[0]:
+            best = (wer, beam)
+    return best[1], rows
+
+
+def export_onnx(model: Path, output: Path) -> None:
+    from asr.onnx_export import export_onnx as export
+
+    export(load_model(model), output)
+
+
+def main() -> int:
+    parser = recipe_parser(__doc__, HERE / "config.toml",
+                           data_help="folder holding fsdd/, hd_digits/ and (optionally) an4/")
+    parser.add_argument("--connected", type=int, default=3000, help="connected training strings per model")
+    parser.add_argument("--connected-test", type=int, default=100, help="connected test strings per corpus")
+    parser.add_argument("--cross-validate", action="store_true", help="add speaker-independent folds (stage 2)")
+    parser.add_argument("--folds", type=int, default=4, help="folds of --cross-validate")
+    parser.add_argument("--run-folds", type=int, nargs="+", default=None, metavar="INDEX",
+                        help="train and score only these folds (0-based; default all)")
+    parser.add_argument("--learning-curve", type=int, nargs="*", default=[3, 6, 9],
+                        help="training-speaker counts of the learning curve (with --cross-validate)")
+    parser.add_argument("--ablations", action="store_true", help="retrain fold 0 without each augmentation")
+    parser.add_argument("--skip-final", action="store_true", help="stop after the cross-validation")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    exp = Path(args.exp_dir)
+    config = load_config(args.config, args.set)
+    started = time.time()
+
+    data_dir = require_data_dir(args.data_dir, EXPECTED, ["fsdd/recordings/[0-9]_*_*.wav", "fsdd/[0-9]_*_*.wav"])
+    require_data_dir(data_dir / "hd_digits", EXPECTED, ["**/*.flac"], option="--data-dir's hd_digits/")
+    corpora = prepare(data_dir, exp / "data")
+    sections = []
+    if args.cross_validate:
+        sections.append(cross_validate(config, corpora, exp, args))
+    if args.ablations:
+        speakers = corpora.speakers("fsdd") + corpora.speakers("hd_digits")
+        sections.append(ablations(config, corpora, speaker_folds(corpora, args.folds)[0], speakers, exp, args))
+    if not args.skip_final:
+        sections.append(final_model(config, corpora, exp, args))
+
+    minutes = (time.time() - started) / 60
+    command = " ".join(["python", "recipes/digits/run.py", *sys.argv[1:]])
+    text = (f"# English digits for any speaker\n\n{provenance()}; {minutes:.1f} minutes on this machine.\n\n"
+            f"Command: `{command}`\n\n" + "\n".join(sections))
+    (exp / "results.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_recipe(main))
