@@ -23,16 +23,20 @@ from asr.decode import (
     GreedyDecoder,
     Transcript,
     Word,
+    as_numpy,
     build_decoder,
     read_lexicon,
 )
 from asr.errors import AsrError
 from asr.lm import read_arpa
 from asr.spec import DecodingSpec
+from asr.speech_detect import has_speech
 from asr.text import Vocabulary
 
 #: Files longer than this are transcribed piece by piece, cut at pauses, in bounded memory.
 LONG_AUDIO_SECONDS = 60.0
+#: Shorter audio is padded with silence to this length: the STFT's centring needs a window's worth of samples.
+MIN_SECONDS = 0.1
 
 #: A path, or samples (NumPy array or PyTorch tensor) with a sample rate.
 AudioInput = str | os.PathLike[str] | np.ndarray | Any
@@ -52,6 +56,8 @@ class BaseRecognizer:
     metadata: dict[str, Any]
     decoding: DecodingSpec
     decoder: GreedyDecoder | BeamSearchDecoder
+    #: Give audio without speech (silence, steady noise, hum) an empty transcript before the network sees it.
+    detect_speech: bool = True
 
     def use_default_decoding(self) -> BaseRecognizer:
         """Decode as the model file says (:attr:`decoding`); returns ``self``."""
@@ -137,9 +143,22 @@ class BaseRecognizer:
         return Transcript(" ".join(w.word for w in words), words)
 
     def transcribe_waveforms(self, waveforms: Sequence[ArrayLike], batch_size: int = 16) -> list[Transcript]:
-        """Mono waveforms at the model's rate -> transcripts, batched by length."""
-        order = sorted(range(len(waveforms)), key=lambda i: len(waveforms[i]))
+        """Mono waveforms at the model's rate -> transcripts, batched by length.
+
+        Audio without speech (silence, steady noise or hum: :func:`asr.speech_detect.has_speech`) gets an empty
+        transcript without reaching the network, when ``detect_speech`` is set (the default); audio shorter than
+        :data:`MIN_SECONDS` is padded with silence, so any length from 0 samples up is transcribed."""
+        waveforms = [as_numpy(w).astype(np.float32, copy=False) for w in waveforms]
         results: list[Transcript | None] = [None] * len(waveforms)
+        spoken = []
+        for i, waveform in enumerate(waveforms):
+            if self.detect_speech and not has_speech(waveform, self.sample_rate):
+                results[i] = Transcript("", [])
+            else:
+                spoken.append(i)
+        shortest = int(MIN_SECONDS * self.sample_rate)
+        waveforms = [w if len(w) >= shortest else np.pad(w, (0, shortest - len(w))) for w in waveforms]
+        order = sorted(spoken, key=lambda i: len(waveforms[i]))
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             log_probs, lengths = self.log_probs([waveforms[i] for i in chunk])

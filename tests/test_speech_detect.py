@@ -1,0 +1,74 @@
+"""No speech, no words: silence, hum and steady noise give an empty transcript, any length of audio from 0
+samples up gives a transcript, and real recordings of every corpus in shared/ pass the speech test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from asr.errors import AsrError
+from asr.inference import load_model
+from asr.speech_detect import frame_levels, has_speech
+from tests.conftest import SHARED_DATA
+
+RATE = 8000
+
+
+def test_silence_hum_and_steady_noise_are_not_speech():
+    noise = np.random.default_rng(0).normal(0, 0.05, 2 * RATE)
+    hum = 0.3 * np.sin(2 * np.pi * 50 * np.arange(2 * RATE) / RATE)
+    for samples in (np.zeros(70 * RATE), np.zeros(0), np.zeros(5), 1e-5 * noise, noise, hum, noise + hum):
+        assert not has_speech(samples, RATE)
+
+
+def test_levels_are_decibels_of_full_scale():
+    full_scale = np.where(np.arange(RATE) % 2, 1.0, -1.0)
+    assert frame_levels(full_scale, RATE) == pytest.approx(0.0, abs=0.01)
+    assert frame_levels(0.1 * full_scale, RATE) == pytest.approx(-20.0, abs=0.01)
+    assert frame_levels(np.zeros(3), RATE).shape == (1,)
+
+
+def test_every_sampled_recording_of_the_shared_corpora_is_speech():
+    """Speech at its quietest and most tightly trimmed: one file in seven of FSDD, Heidelberg Digits and AN4."""
+    patterns = ("fsdd/recordings/*.wav", "hd_digits/audio/*.flac", "an4/wav/an4_clstk/*/*.flac")
+    files = [path for pattern in patterns for path in sorted(SHARED_DATA.glob(pattern))[::7]]
+    if len(files) < 100:
+        pytest.skip("shared data not found")
+    missed = []
+    for path in files:
+        samples, rate = sf.read(path, dtype="float32")
+        if not has_speech(samples, rate):
+            missed.append(path.name)
+    assert not missed
+
+
+@pytest.fixture(scope="module")
+def model(trained_digits):
+    return load_model(trained_digits.best_model)
+
+
+def test_silence_of_any_length_is_an_empty_transcript(model):
+    for seconds in (0.001, 2.0, 70.0):
+        assert model.transcribe(np.zeros(int(seconds * RATE), np.float32), sample_rate=RATE).text == ""
+    with pytest.raises(AsrError, match="empty"):  # no samples at all is the caller's mistake, said in one line
+        model.transcribe(np.zeros(0, np.float32), sample_rate=RATE)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(length=st.integers(0, 3000), rate=st.sampled_from([8000, 16000, 22050, 44100]),
+       seed=st.integers(0, 2**16), scale=st.sampled_from([0.0, 1e-4, 0.5]))
+def test_any_length_gives_a_transcript_and_speech_in_the_same_batch_survives(model, length, rate, seed, scale):
+    """0 samples is a one-line error; from 1 sample up, a transcript (often empty), never a crash."""
+    if length == 0:
+        with pytest.raises(AsrError, match="empty"):
+            model.transcribe(np.zeros(0, np.float32), sample_rate=rate)
+        return
+    noise = (scale * np.random.default_rng(seed).standard_normal(length)).astype(np.float32)
+    speech, speech_rate = sf.read(SHARED_DATA / "fsdd" / "recordings" / "7_jackson_7.wav", dtype="float32")
+    assert isinstance(model.transcribe(noise, sample_rate=rate).text, str)
+    speech_at_rate = model.load(speech, speech_rate)  # both at the model's rate: one batch
+    short, good = model.transcribe_waveforms([model.load(noise, rate), speech_at_rate])
+    assert isinstance(short.text, str) and good.text == "seven"
