@@ -37,11 +37,22 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> None:
             torch.save(obj, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a model file is read as any other file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
+#: First bytes of the files torch.save writes: a zip archive (since torch 1.6), or a bare pickle before that.
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
 
 
 def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
@@ -64,12 +75,16 @@ def safe_load(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     if not os.path.isfile(path):
         raise AsrError("model file not found", path)
+    with open(path, "rb") as handle:
+        if not handle.read(4).startswith(_TORCH_MAGIC):
+            raise AsrError("not a model file (expected model.pt from asr train, or model.onnx from asr export)",
+                           path)
     try:
         obj = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
-        raise AsrError(f"refused to load: the file holds something other than plain data ({first})",
-                       path) from None
+    except pickle.UnpicklingError:
+        # never repeat torch's advice to load with weights_only=False: that would run the file's code
+        raise AsrError("refused to load: the file holds code or objects, not plain data; a model file of this "
+                       "toolkit never does, so do not trust it", path) from None
     except Exception as error:  # zip, EOF, magic-number errors: the file is not a torch file
         raise AsrError(f"not a model file ({type(error).__name__}: {str(error)[:120]})", path) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT_NAME:

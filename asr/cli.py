@@ -12,17 +12,65 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from asr.errors import AsrError
 
 log = logging.getLogger("asr")
 
 
-def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage mistake said in one ``error:`` line (and where to read more) like every other."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is 1-65535, got {value}")
+    return value
+
+
+def _check_output(path: str | None, *inputs: str | None) -> None:
+    """Refuse, before any work starts, an output file that cannot be written or would overwrite an input."""
+    if path is None:
+        return
+    output = Path(path)
+    if output.is_dir():
+        raise AsrError("is a folder; the output needs a file name", output)
+    if not output.parent.is_dir():
+        raise AsrError(f"cannot write here: the folder {output.parent} does not exist", output)
+    for source in inputs:
+        if source and output.exists() and Path(source).exists() and output.samefile(source):
+            raise AsrError("the output would overwrite an input; choose another name", output)
+
+
+def _subtitle_paths(files: Sequence[str], folder: str, extension: str) -> dict[str, Path]:
+    """FILE -> FOLDER/STEM.EXT for each input; refuses two inputs that would write the same file."""
+    paths: dict[str, Path] = {}
+    for name in files:
+        target = Path(folder) / f"{Path(name).stem}.{extension}"
+        clash = next((other for other, path in paths.items() if path == target), None)
+        if clash is not None:
+            raise AsrError(f"{clash} and {name} would both write {target}; rename one or run them separately")
+        paths[name] = target
+    return paths
+
+
+def _add_decoding_options(parser: argparse.ArgumentParser, quantize: bool = True) -> None:
     group = parser.add_argument_group(
         "decoding (the model file's own decoding unless these are given; each flag overrides one setting)")
     group.add_argument("--greedy", action="store_true", help="greedy decoding, whatever the model file stores")
-    group.add_argument("--beam", type=int, default=None, metavar="N",
+    group.add_argument("--beam", type=_positive_int, default=None, metavar="N",
                        help="beam search with N hypotheses (default: the model's beam, else 16)")
     group.add_argument("--lm", metavar="ARPA", help="word n-gram language model in ARPA format (replaces the "
                        "model's own LM)")
@@ -32,15 +80,16 @@ def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
                        "model's, else 0.5)")
     group.add_argument("--word-score", type=float, default=None, help="word insertion bonus (default: the "
                        "model's, else 0.0)")
-    group.add_argument("--quantize", action="store_true",
-                       help="int8 dynamic quantization of the recurrent and output layers (faster on CPU)")
+    if quantize:
+        group.add_argument("--quantize", action="store_true",
+                           help="int8 dynamic quantization of the recurrent and output layers (faster on CPU)")
 
 
 def _apply_decoding_options(recognizer, args: argparse.Namespace) -> None:  # noqa: ANN001
     """The model's own decoding, with each flag given on the command line overriding one setting."""
     from asr.decode import BeamSearchConfig
 
-    if args.quantize:
+    if getattr(args, "quantize", False):
         recognizer.quantize()
     overrides = {"--beam": args.beam, "--lm": args.lm, "--lexicon": args.lexicon, "--lm-weight": args.lm_weight,
                  "--word-score": args.word_score}
@@ -66,7 +115,7 @@ _MODEL_HELP = ("model file (model.pt, or model.onnx from asr export) or a packag
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="asr", description="Speech recognition: train, evaluate, transcribe.")
+    parser = _Parser(prog="asr", description="Speech recognition: train, evaluate, transcribe.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model on a manifest",
@@ -103,12 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     adapt.add_argument("--output", required=True, help="adapted model file to write")
     adapt.add_argument("files", nargs="*", metavar="FILE", help="untranscribed audio files")
     adapt.add_argument("--manifest", help="JSON Lines manifest of the audio (its texts are ignored)")
-    adapt.add_argument("--rounds", type=int, default=2, help="decode + fine-tune rounds (default 2)")
+    adapt.add_argument("--rounds", type=_positive_int, default=2, help="decode + fine-tune rounds (default 2)")
     adapt.add_argument("--keep", type=float, default=0.8,
                        help="fraction of the audio kept as pseudo-labels, most confident first (default 0.8)")
-    adapt.add_argument("--epochs", type=int, default=6, help="fine-tuning epochs per round (default 6)")
+    adapt.add_argument("--epochs", type=_positive_int, default=6, help="fine-tuning epochs per round (default 6)")
     adapt.add_argument("--lr", type=float, default=5e-4, help="fine-tuning learning rate (default 5e-4)")
-    _add_decoding_options(adapt)
+    _add_decoding_options(adapt, quantize=False)  # the float model is what fine-tuning changes
 
     serve = sub.add_parser("serve", help="serve a model over HTTP, with a web page at /",
                            description="POST /transcribe (multipart field 'file') returns the JSON transcript; "
@@ -116,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", default=None, help=_MODEL_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; "
                        "0.0.0.0 for every interface)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     serve.add_argument("--max-upload-mb", type=float, default=50.0, help="largest upload in MiB (default 50)")
     serve.add_argument("--max-seconds", type=float, default=600.0,
                        help="longest audio in seconds (default 600)")
@@ -132,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Estimate an interpolated Kneser-Ney word n-gram model.")
     build_lm.add_argument("--text", required=True, help="text file, one sentence per line")
     build_lm.add_argument("--output", required=True, help="ARPA file to write")
-    build_lm.add_argument("--order", type=int, default=2, help="n-gram order (default 2)")
+    build_lm.add_argument("--order", type=_positive_int, default=2, help="n-gram order (default 2)")
     build_lm.add_argument("--discount", type=float, default=0.7, help="absolute discount in (0, 1)")
     return parser
 
@@ -144,7 +193,7 @@ def _add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
                         help="text: FILE<TAB>TRANSCRIPT; json: one object per line with words and times; "
                              "srt/vtt: subtitles (to --output-dir, or to stdout for a single file)")
     parser.add_argument("--output-dir", help="with srt/vtt: write FILE_STEM.srt/.vtt here, one per input")
-    parser.add_argument("--batch-size", type=int, default=16, help="files decoded together (default 16)")
+    parser.add_argument("--batch-size", type=_positive_int, default=16, help="files decoded together (default 16)")
     _add_decoding_options(parser)
 
 
@@ -197,9 +246,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from asr.inference import load_model
     from asr.manifest import read_manifest
 
+    report = args.report or (str(Path(args.output).with_suffix(".errors.md")) if args.output else None)
+    _check_output(args.output, args.manifest, args.model)
+    _check_output(report, args.manifest, args.model)
     recognizer = load_model(args.model)
     _apply_decoding_options(recognizer, args)
-    report = args.report or (str(Path(args.output).with_suffix(".errors.md")) if args.output else None)
     result = evaluate(recognizer, read_manifest(args.manifest), args.output, report=report)
     print(result.score.summary())
     if report:
@@ -220,6 +271,9 @@ def run_transcribe(args: argparse.Namespace) -> int:
 
     if args.format in ("srt", "vtt") and len(args.files) > 1 and not args.output_dir:
         raise AsrError(f"--format {args.format} with several files needs --output-dir")
+    if args.output_dir and Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+        raise AsrError("--output-dir is not a folder", args.output_dir)
+    subtitle_paths = _subtitle_paths(args.files, args.output_dir, args.format) if args.output_dir else {}
     recognizer = load_model(args.model)
     _apply_decoding_options(recognizer, args)
     status = 0
@@ -249,7 +303,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
                 subtitles = (to_srt if args.format == "srt" else to_vtt)(result.words)
                 if args.output_dir:
                     Path(args.output_dir).mkdir(parents=True, exist_ok=True)
-                    (Path(args.output_dir) / f"{Path(name).stem}.{args.format}").write_text(subtitles)
+                    subtitle_paths[name].write_text(subtitles)
                 else:
                     print(subtitles, end="")
             else:
@@ -268,8 +322,7 @@ def run_adapt(args: argparse.Namespace) -> int:
         raise AsrError("an ONNX model cannot be fine-tuned: adapt the .pt model, then export it", args.model)
     if not args.files and not args.manifest:
         raise AsrError("give audio files or --manifest to adapt on")
-    if args.quantize:
-        raise AsrError("--quantize does not apply to adaptation: the float model is fine-tuned")
+    _check_output(args.output, args.model, args.manifest, *args.files)
     utterances = read_manifest(args.manifest) if args.manifest else []
     for name in args.files:
         try:
@@ -298,6 +351,7 @@ def run_build_lm(args: argparse.Namespace) -> int:
     path = Path(args.text)
     if not path.is_file():
         raise AsrError("text file not found", path)
+    _check_output(args.output, args.text)
     sentences = [normalize_text(line) for line in path.read_text(encoding="utf-8").splitlines()]
     model = build_arpa([s for s in sentences if s], order=args.order, discount=args.discount)
     write_arpa(model, args.output)
@@ -320,6 +374,7 @@ def run_export(args: argparse.Namespace) -> int:
     from asr.onnx_export import export_onnx
     from asr.recognizer import load_model
 
+    _check_output(args.output, args.model)
     path = export_onnx(load_model(args.model), args.output)
     print(f"wrote {path}")
     return 0
@@ -347,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def transcribe_main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="transcribe", description="Transcribe audio files with a trained model. "
+    parser = _Parser(prog="transcribe", description="Transcribe audio files with a trained model. "
                                      "Prints FILE<TAB>TRANSCRIPT per file, in order.")
     _add_transcribe_arguments(parser)
     return _run(run_transcribe, parser.parse_args(argv), "transcribe")

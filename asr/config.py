@@ -122,6 +122,7 @@ def load_config(path: str | os.PathLike[str] | None, overrides: list[str] | None
                 values = tomllib.load(handle)
         except tomllib.TOMLDecodeError as error:
             raise AsrError(f"not valid TOML ({error})", path) from None
+        ExperimentConfig.from_dict(values, source)  # a bad file is named as the culprit, before any override
     for override in overrides or []:
         key, sep, raw = override.partition("=")
         table, dot, name = key.strip().partition(".")
@@ -132,4 +133,5 @@ def load_config(path: str | os.PathLike[str] | None, overrides: list[str] | None
         except tomllib.TOMLDecodeError:
             value = raw.strip()
         values.setdefault(table, {})[name] = value
+        ExperimentConfig.from_dict(values, f"--set {override}")  # a bad override is named, not the file
     return ExperimentConfig.from_dict(values, source)

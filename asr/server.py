@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from asr.audio import audio_info
@@ -109,6 +110,20 @@ def create_app(recognizer: BaseRecognizer, limits: ServerLimits | None = None, m
             return JSONResponse({"detail": f"upload of {int(declared)} bytes is over the limit of "
                                            f"{limits.max_upload_bytes} bytes"}, status_code=413)
         return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def one_line_validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer is a JSON list; every other error here is one line in "detail"
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+                             for e in error.errors())
+        return JSONResponse({"detail": f"bad request ({problems}); POST a multipart form with the audio in the "
+                                       "field 'file'"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def one_line_server_error(request: Request, error: Exception) -> JSONResponse:
+        # a bug, not the client's fault: still JSON, so the web page shows it rather than a parse error
+        return JSONResponse({"detail": f"internal error ({type(error).__name__}); see the server's log"},
+                            status_code=500)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> str:
