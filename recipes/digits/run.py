@@ -98,15 +98,25 @@ def prepare(data_dir: Path, out: Path) -> Corpora:
     return Corpora(digits, *([u for u in an4 if roles[u.speaker] == role] for role in ("valid", "test", "train")))
 
 
+@dataclass(frozen=True)
+class Augmentation:
+    """How the training data is made: the simulated channel (None: none), speed factors, AN4's speakers."""
+
+    channel: ChannelConfig | None = CHANNEL
+    speeds: tuple[float, ...] = SPEEDS
+    with_an4: bool = True  # AN4's training speakers' digit strings join the training set
+
+
 def training_set(recordings: Sequence[Utterance], folder: Path, rate: int, connected: int,
-                 channel: ChannelConfig | None, seed: int, extra: Sequence[Utterance] = ()) -> list[Utterance]:
-    """The recordings, a copy of each through a simulated channel, and connected strings joined from them."""
-    strings = dataclasses.replace(TRAIN_CONNECTED, channel=channel)
+                 augmentation: Augmentation, seed: int, extra: Sequence[Utterance] = ()) -> list[Utterance]:
+    """The recordings (and ``extra``), a copy of each through a simulated channel, and connected strings
+    joined from the recordings."""
+    strings = dataclasses.replace(TRAIN_CONNECTED, channel=augmentation.channel, speeds=augmentation.speeds)
     made = list(recordings) + list(extra)
     made += make_connected(recordings, connected, folder / "train_connected", rate, strings, seed=seed)
-    if channel is not None:
-        made += make_channel_copies(list(recordings) + list(extra), folder / "train_channel", rate, channel,
-                                    seed=seed + 1, speeds=SPEEDS)
+    if augmentation.channel is not None:
+        made += make_channel_copies(list(recordings) + list(extra), folder / "train_channel", rate,
+                                    augmentation.channel, seed=seed + 1, speeds=augmentation.speeds)
     return made
 
 
@@ -137,14 +147,14 @@ def accuracy(evaluation: Evaluation) -> float:
 
 
 def train_and_test(config: ExperimentConfig, corpora: Corpora, train_speakers: Sequence[str], held_out: set[str],
-                   folder: Path, args, channel: ChannelConfig | None = CHANNEL,  # noqa: ANN001
-                   with_an4: bool = True) -> dict[str, dict[str, Evaluation]]:
-    """Train on ``train_speakers`` (and, ``with_an4``, AN4's training speakers, as the final model does) and
-    score every test set with each decoder."""
+                   folder: Path, args, augmentation: Augmentation = Augmentation(),  # noqa: ANN001
+                   ) -> dict[str, dict[str, Evaluation]]:
+    """Train on ``train_speakers`` (and AN4's training speakers, as the final model does, unless
+    ``augmentation`` says otherwise) and score every test set with each decoder."""
     rate = config.features.sample_rate
     recordings = [u for u in corpora.digits if u.speaker in train_speakers]
-    train_set = training_set(recordings, folder, rate, args.connected, channel, SEED_TRAIN_DATA,
-                             extra=corpora.an4_train if with_an4 else ())
+    train_set = training_set(recordings, folder, rate, args.connected, augmentation, SEED_TRAIN_DATA,
+                             extra=corpora.an4_train if augmentation.with_an4 else ())
     lm_path = write_lm(train_set, folder)
     result = train(config, train_set, corpora.an4_valid or None, folder, resume=True)
     recognizer = load_model(result.best_model)
@@ -230,30 +240,30 @@ def learning_curve(config: ExperimentConfig, corpora: Corpora, held_out: set[str
 
 
 ABLATIONS = {
-    "no channel simulation": None,
-    "no reverberation": dataclasses.replace(CHANNEL, reverb=0.0),
-    "no band limits or EQ": dataclasses.replace(CHANNEL, band_limit=0.0, equalize=0.0),
-    "no noise": dataclasses.replace(CHANNEL, noise=0.0),
+    "no channel simulation (no copies through rooms, microphones, lines)": Augmentation(channel=None),
+    "no reverberation": Augmentation(channel=dataclasses.replace(CHANNEL, reverb=0.0)),
+    "no band limits or EQ": Augmentation(channel=dataclasses.replace(CHANNEL, band_limit=0.0, equalize=0.0)),
+    "no additive noise": Augmentation(channel=dataclasses.replace(CHANNEL, noise=0.0)),
+    "no speed perturbation": Augmentation(speeds=(1.0,)),
+    "without AN4's training speakers": Augmentation(with_an4=False),
 }
 
 
 def ablations(config: ExperimentConfig, corpora: Corpora, held_out: set[str], speakers: list[str], exp: Path,
               args) -> str:  # noqa: ANN001
-    """What each augmentation earns: fold 0 retrained without it (and without AN4's training speakers)."""
+    """What each augmentation earns: fold 0 with everything, then retrained without each part in turn."""
     train_speakers = [s for s in speakers if s not in held_out]
-    rows = []
-    runs: list[tuple[str, ExperimentConfig, ChannelConfig | None, bool]] = [
-        (name, config, channel, True) for name, channel in ABLATIONS.items()]
     no_specaugment = dataclasses.replace(config, train=dataclasses.replace(config.train, spec_augment=False))
-    runs.append(("no SpecAugment", no_specaugment, CHANNEL, True))
-    if corpora.an4_train:
-        runs.append(("without AN4's training speakers", config, CHANNEL, False))
-    for index, (name, run_config, channel, with_an4) in enumerate(runs):
-        scores = train_and_test(run_config, corpora, train_speakers, held_out, exp / f"ablation{index}", args,
-                                channel=channel, with_an4=with_an4)
+    runs = [("everything (fold 0)", config, Augmentation(), exp / "fold0")]
+    runs += [(name, config, augmentation, exp / f"ablation{index}")
+             for index, (name, augmentation) in enumerate(ABLATIONS.items())]
+    runs.append(("no SpecAugment (nor frequency warp)", no_specaugment, Augmentation(), exp / "ablation_specaugment"))
+    rows = []
+    for name, run_config, augmentation, folder in runs:
+        scores = train_and_test(run_config, corpora, train_speakers, held_out, folder, args, augmentation)
         rows.append(score_row(name, scores, "beam+lexicon+LM"))
-    return ("\n## Ablations on fold 0\n\nEach row retrains fold 0 with one change; compare with fold 0's row "
-            "above (beam + lexicon + LM).\n\n" + markdown_table(SCORE_HEADERS, rows))
+    return ("\n## Ablations on fold 0\n\nEach row retrains fold 0 with one change (beam + lexicon + LM).\n\n"
+            + markdown_table(SCORE_HEADERS, rows))
 
 
 def mean_percent(cells: Sequence[str]) -> str:
@@ -266,7 +276,7 @@ def final_model(config: ExperimentConfig, corpora: Corpora, exp: Path, args) -> 
     speakers = corpora.speakers("fsdd") + corpora.speakers("hd_digits")
     folder = exp / "final"
     recordings = [u for u in corpora.digits if u.speaker in speakers]
-    train_set = training_set(recordings, folder, config.features.sample_rate, args.connected, CHANNEL,
+    train_set = training_set(recordings, folder, config.features.sample_rate, args.connected, Augmentation(),
                              SEED_TRAIN_DATA, extra=corpora.an4_train + corpora.an4_test)
     lm_path = write_lm(train_set, folder)
     result = train(config, train_set, corpora.an4_valid or None, folder, resume=True)
