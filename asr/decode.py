@@ -20,6 +20,7 @@ import numpy as np
 
 from asr.errors import AsrError
 from asr.lm import read_arpa
+from asr.quiet import quiet_stderr
 from asr.text import BLANK_INDEX, WORD_SEPARATOR, Vocabulary, normalize_text
 
 #: Log-probabilities or lengths as either library holds them.
@@ -259,7 +260,7 @@ class BeamSearchDecoder:
         word_dict = Dictionary()  # numbered exactly as word_index (create_word_dict goes through a hash map)
         for word in sorted(word_index, key=word_index.get):
             word_dict.add_entry(word)
-        with _quiet_stderr():
+        with quiet_stderr():
             return KenLM(os.fspath(path), word_dict)
 
     def __call__(self, log_probs: ArrayLike, lengths: ArrayLike) -> list[Transcript]:
@@ -303,23 +304,6 @@ class BeamSearchDecoder:
                     word.word = text  # the lexicon's spelling, whole even where a double letter was merged
                 result.text = " ".join(spelled)
         return result
-
-
-class _quiet_stderr:
-    """Silence C-level writes to stderr (KenLM prints a note on every ARPA load) for a ``with`` block."""
-
-    def __enter__(self) -> None:
-        import sys
-
-        sys.stderr.flush()
-        self._saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-
-    def __exit__(self, *_: object) -> None:
-        os.dup2(self._saved, 2)
-        os.close(self._saved)
 
 
 def build_decoder(vocab: Vocabulary, frame_seconds: float, decoding: Any) -> GreedyDecoder | BeamSearchDecoder:

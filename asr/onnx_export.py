@@ -33,6 +33,7 @@ from torch import nn
 from asr.errors import AsrError
 from asr.features import LOG_FLOOR, FeatureExtractor
 from asr.onnx_model import GRAPH_LAYOUT, METADATA_KEY, require_onnxruntime
+from asr.quiet import quiet_stderr
 
 OPSET = 17
 
@@ -109,10 +110,12 @@ def export_onnx(recognizer: Any, path: str | os.PathLike[str]) -> Path:
         warnings.simplefilter("ignore")  # the TorchScript-based exporter warns about its own deprecation
         # dynamo=False: torch.export cannot trace packed sequences; the TorchScript-based exporter maps them
         # to the ONNX LSTM's sequence_lens input.
-        torch.onnx.export(model, example, buffer, input_names=["waveforms", "num_samples"],
-                          output_names=["log_probs", "out_lengths"], opset_version=OPSET, dynamo=False,
-                          dynamic_axes={"waveforms": {0: "batch", 1: "samples"}, "num_samples": {0: "batch"},
-                                        "log_probs": {0: "batch", 1: "out_frames"}, "out_lengths": {0: "batch"}})
+        with quiet_stderr():  # the exporter's shape-inference warnings about packed sequences are expected
+            torch.onnx.export(model, example, buffer, input_names=["waveforms", "num_samples"],
+                              output_names=["log_probs", "out_lengths"], opset_version=OPSET, dynamo=False,
+                              dynamic_axes={"waveforms": {0: "batch", 1: "samples"}, "num_samples": {0: "batch"},
+                                            "log_probs": {0: "batch", 1: "out_frames"},
+                                            "out_lengths": {0: "batch"}})
     graph = onnx.load_from_string(buffer.getvalue())
     config = recognizer.extractor.config
     settings = recognizer.spec.to_dict()  # the same spec a .pt file holds

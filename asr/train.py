@@ -324,8 +324,9 @@ def validate(network: AcousticModel, extractor: FeatureExtractor, vocab: Vocabul
 
 
 def _resumable(config: dict[str, Any]) -> dict[str, Any]:
-    """The parts of a config that must match to resume: all but where the run executes."""
-    train_part = {k: v for k, v in config["train"].items() if k not in ("device", "threads")}
+    """The parts of a config that must match to resume: all but where the run executes and how long it lasts
+    (a finished run given more epochs goes on, its learning-rate schedule stretched to the new length)."""
+    train_part = {k: v for k, v in config["train"].items() if k not in ("device", "threads", "epochs")}
     return {**config, "train": train_part}
 
 
