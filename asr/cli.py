@@ -323,7 +323,7 @@ def run_adapt(args: argparse.Namespace) -> int:
     if not args.files and not args.manifest:
         raise AsrError("give audio files or --manifest to adapt on")
     _check_output(args.output, args.model, args.manifest, *args.files)
-    utterances = read_manifest(args.manifest) if args.manifest else []
+    utterances = read_manifest(args.manifest, require_text=False) if args.manifest else []
     for name in args.files:
         try:
             utterances.append(Utterance(str(Path(name).resolve()), "", audio_info(name).duration))

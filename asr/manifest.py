@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asr.audio import audio_info
 from asr.errors import AsrError
 
 
@@ -35,8 +36,11 @@ class Utterance:
         return None if speaker is None else str(speaker)
 
 
-def read_manifest(path: str | os.PathLike[str]) -> list[Utterance]:
-    """Read and validate a manifest; errors name the file and the line."""
+def read_manifest(path: str | os.PathLike[str], require_text: bool = True) -> list[Utterance]:
+    """Read and validate a manifest; errors name the file and the line.
+
+    ``duration`` may be left out: it is then read from the audio file's header. ``text`` may be left out only
+    with ``require_text=False`` (untranscribed audio, as ``asr adapt`` takes); it is then empty."""
     path = Path(path)
     if not path.is_file():
         raise AsrError("manifest not found", path)
@@ -48,27 +52,32 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Utterance]:
         raise AsrError("manifest is not UTF-8 text", path) from None
     for number, line in enumerate(lines, start=1):
         if line.strip():
-            utterances.append(_parse_line(line, base, f"{path}:{number}"))
+            utterances.append(_parse_line(line, base, f"{path}:{number}", require_text))
     if not utterances:
         raise AsrError("manifest has no utterances", path)
     return utterances
 
 
-def _parse_line(line: str, base: Path, where: str) -> Utterance:
+def _parse_line(line: str, base: Path, where: str, require_text: bool = True) -> Utterance:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
         raise AsrError(f"not valid JSON ({error.msg})", where) from None
     if not isinstance(record, dict):
         raise AsrError("each line must be a JSON object", where)
-    missing = [key for key in ("audio", "text", "duration") if key not in record]
+    missing = [key for key in ("audio", "text") if key not in record and (key == "audio" or require_text)]
     if missing:
         raise AsrError(f"missing key(s): {', '.join(missing)}", where)
-    audio, text, duration = record.pop("audio"), record.pop("text"), record.pop("duration")
+    audio, text, duration = record.pop("audio"), record.pop("text", ""), record.pop("duration", None)
     if not isinstance(audio, str) or not audio:
         raise AsrError("'audio' must be a non-empty string path", where)
     if not isinstance(text, str):
         raise AsrError("'text' must be a string", where)
+    if duration is None:
+        try:
+            duration = audio_info(base / audio).duration  # from the header: no need to decode the audio
+        except AsrError as error:
+            raise AsrError(f"no 'duration', and the audio's header cannot be read ({error})", where) from None
     if isinstance(duration, bool) or not isinstance(duration, int | float) or not 0 < duration < float("inf"):
         raise AsrError(f"'duration' must be a positive number of seconds, got {duration!r}", where)
     return Utterance(audio=str(base / audio), text=text, duration=float(duration), extra=record)

@@ -113,3 +113,19 @@ def test_model_files_follow_the_umask(tmp_path):
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "model.pt").stat().st_mode) == 0o644
+
+
+def test_manifest_duration_comes_from_the_header_and_text_is_needed_only_for_scoring(tmp_path, fsdd_dir):
+    from asr.manifest import read_manifest
+
+    path = tmp_path / "m.jsonl"
+    path.write_text(f'{{"audio": "{fsdd_dir / "3_george_1.wav"}", "text": "three"}}\n')
+    (utterance,) = read_manifest(path)
+    assert utterance.duration == pytest.approx(0.499, abs=0.01)
+    path.write_text(f'{{"audio": "{fsdd_dir / "3_george_1.wav"}"}}\n')
+    with pytest.raises(AsrError, match="missing key.*text"):
+        read_manifest(path)
+    assert read_manifest(path, require_text=False)[0].text == ""
+    path.write_text('{"audio": "nowhere.wav", "text": "x"}\n')
+    with pytest.raises(AsrError, match="m.jsonl:1: no 'duration', and the audio's header cannot be read"):
+        read_manifest(path)
