@@ -19,9 +19,10 @@ from asr.recipe import require_data_dir, run_recipe
 from asr.train import train
 from tests.conftest import REPO, tiny_config
 
-RECIPES = ("yesno", "fsdd", "librispeech", "commonvoice")
+RECIPES = ("yesno", "fsdd", "digits", "librispeech", "commonvoice")
 #: what each recipe's error must name, so the user knows what the folder should hold
-EXPECTED_WORDS = {"yesno": "0_1_0_1_1_1_0_0.wav", "fsdd": "recordings/", "librispeech": "trans.txt",
+EXPECTED_WORDS = {"yesno": "0_1_0_1_1_1_0_0.wav", "fsdd": "recordings/", "digits": "hd_digits/",
+                  "librispeech": "trans.txt",
                   "commonvoice": "train.tsv"}
 #: packages of the extras, which the base install does not have
 EXTRAS_ONLY = ("onnx", "httpx", "playwright", "pocketsphinx", "pytest", "hypothesis")
@@ -134,6 +135,7 @@ def test_plots_without_matplotlib_are_an_asr_error_with_the_pip_command(tiny_mod
 def _recipe(name: str):
     spec = importlib.util.spec_from_file_location(f"recipe_{name}", REPO / "recipes" / name / "run.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

@@ -26,7 +26,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from asr.augment import ChannelConfig
@@ -102,7 +102,7 @@ def prepare(data_dir: Path, out: Path) -> Corpora:
 class Augmentation:
     """How the training data is made: the simulated channel (None: none), speed factors, AN4's speakers."""
 
-    channel: ChannelConfig | None = CHANNEL
+    channel: ChannelConfig | None = field(default_factory=lambda: CHANNEL)
     speeds: tuple[float, ...] = SPEEDS
     with_an4: bool = True  # AN4's training speakers' digit strings join the training set
 
@@ -319,7 +319,7 @@ def export_onnx(model: Path, output: Path) -> None:
 def main() -> int:
     parser = recipe_parser(__doc__, HERE / "config.toml",
                            data_help="folder holding fsdd/, hd_digits/ and (optionally) an4/")
-    parser.add_argument("--connected", type=int, default=3000, help="connected training strings per model")
+    parser.add_argument("--connected", type=int, default=2000, help="connected training strings per model")
     parser.add_argument("--connected-test", type=int, default=100, help="connected test strings per corpus")
     parser.add_argument("--cross-validate", action="store_true", help="add speaker-independent folds (stage 2)")
     parser.add_argument("--folds", type=int, default=4, help="folds of --cross-validate")
