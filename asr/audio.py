@@ -1,4 +1,4 @@
-"""Reading audio. The only module that touches the audio backend (soundfile).
+"""Reading audio through soundfile (asr.segment also opens files with it, to read long ones block by block).
 
 Every reader returns mono float32 samples in [-1, 1] at the requested sample rate:
 multi-channel audio is mixed down by averaging the channels, integer PCM is scaled by soundfile,

@@ -1,7 +1,8 @@
 """Command line: ``asr train | evaluate | transcribe | adapt | serve | export | build-lm`` and the ``transcribe``
 shortcut.
 
-The only module that parses arguments. User errors print one line on stderr and exit with status 2.
+The commands' argument parsing (recipes parse their own options through asr.recipe). User errors print one line
+on stderr and exit with status 2.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ class ModelConfig:
     rnn_type: Literal["lstm", "gru", "rnn"] = "lstm"  # recurrent cell; "rnn" is a plain tanh RNN
     hidden_size: int = 256  # units per direction
     num_layers: int = 3  # stacked recurrent layers
-    bidirectional: bool = True  # False gives a streaming-capable unidirectional model
+    bidirectional: bool = True  # False: left context only (no streaming state API yet)
     dropout: float = 0.2  # between recurrent layers and before the output layer
     subsampling: int = 2  # time subsampling by the conv front end: 1 (no front end), 2 or 4
     conv_channels: int = 32  # channels of each front-end convolution
