@@ -3,7 +3,8 @@
     python recipes/yesno/run.py --data-dir ../shared/data/yesno --exp-dir exp/yesno [--seeds 0 1 2]
 
 The last 4 training files are held back for model selection, so the test files are never looked at
-before the final scoring. Writes EXP/model.pt, EXP/results.md, the training plots and an error report per decoder.
+before the final scoring. Writes EXP/model.pt (which decodes with beam search over the lexicon unless told
+otherwise), EXP/results.md, the training plots and an error report per decoder.
 With several --seeds, the first seed's run is the one in EXP and each other seed trains and scores in EXP/seed_N;
 results.md shows every seed.
 """
@@ -17,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from asr.config import load_config
+from asr.decode import BeamSearchConfig
 from asr.errors import AsrError
 from asr.recipe import recipe_parser, require_data_dir, run_recipe
 from asr.recognizer import load_model
@@ -55,6 +57,9 @@ def main() -> int:
         seed_exp = exp if index == 0 else exp / f"seed_{seed}"
         result = train(seed_config, train_set, valid_set, seed_exp, resume=True)
         environments.append(environment(seed))
+        # the model file decodes as the recipe scores it best: beam search over the two-word lexicon
+        load_model(result.best_model).set_default_decoding(BeamSearchConfig(), lexicon=LEXICON).save(
+            result.best_model)
         recognizer = load_model(result.best_model)
         variants = [("greedy", lambda r: r.use_greedy()),
                     ("beam+lexicon", lambda r: r.use_beam_search(lexicon=LEXICON))]
