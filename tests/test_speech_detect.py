@@ -72,3 +72,54 @@ def test_any_length_gives_a_transcript_and_speech_in_the_same_batch_survives(mod
     speech_at_rate = model.load(speech, speech_rate)  # both at the model's rate: one batch
     short, good = model.transcribe_waveforms([model.load(noise, rate), speech_at_rate])
     assert isinstance(short.text, str) and good.text == "seven"
+
+
+@pytest.fixture(scope="module")
+def onnx_model():
+    return load_model()  # the packaged model: onnxruntime, no PyTorch on its path
+
+
+@settings(max_examples=60, deadline=None)
+@given(length=st.integers(1, 4000), rate=st.sampled_from([8000, 11025, 16000, 48000]),
+       channels=st.integers(1, 3), dtype=st.sampled_from(["float32", "float64", "int16"]),
+       seed=st.integers(0, 2**16))
+def test_the_onnx_path_takes_any_length_rate_channels_and_dtype(onnx_model, length, rate, channels, dtype, seed):
+    noise = np.random.default_rng(seed).standard_normal((length, channels)) * 0.3
+    samples = (noise * 32767).astype(np.int16) if dtype == "int16" else noise.astype(dtype)
+    assert isinstance(onnx_model.transcribe(samples if channels > 1 else samples[:, 0], sample_rate=rate).text, str)
+
+
+def test_cli_short_and_silent_files_beside_a_good_one(tmp_path, fsdd_dir, capsys):
+    from asr.cli import transcribe_main
+
+    files = []
+    for length in (1, 64, 128, 129, 400):
+        path = tmp_path / f"short_{length}.wav"
+        sf.write(path, np.random.default_rng(length).uniform(-0.5, 0.5, length), RATE)
+        files.append(str(path))
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(2 * RATE), RATE)
+    good = str(fsdd_dir / "7_jackson_7.wav")
+    assert transcribe_main([*files, str(silent), good]) == 0
+    lines = dict(line.split("\t") for line in capsys.readouterr().out.splitlines())
+    assert set(lines) == {*files, str(silent), good}
+    assert lines[str(silent)] == "" and lines[good] == "seven"
+
+
+def test_server_answers_short_audio_and_malformed_requests_in_one_json_line(onnx_model):
+    import io
+
+    from fastapi.testclient import TestClient
+
+    from asr.server import create_app
+
+    client = TestClient(create_app(onnx_model), raise_server_exceptions=False)
+    for length in (1, 100, 129):
+        buffer = io.BytesIO()
+        sf.write(buffer, np.random.default_rng(length).uniform(-0.5, 0.5, length), RATE, format="WAV")
+        response = client.post("/transcribe", files={"file": ("short.wav", buffer.getvalue(), "audio/wav")})
+        assert response.status_code == 200 and isinstance(response.json()["text"], str), response.text
+    response = client.post("/transcribe", data={"other": "x"})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and "\n" not in detail and "'file'" in detail
