@@ -239,13 +239,16 @@ def learning_curve(config: ExperimentConfig, corpora: Corpora, held_out: set[str
             + markdown_table(SCORE_HEADERS, rows))
 
 
+#: Short name -> (table label, how the training data is made); "specaugment" switches SpecAugment off instead.
 ABLATIONS = {
-    "no channel simulation (no copies through rooms, microphones, lines)": Augmentation(channel=None),
-    "no reverberation": Augmentation(channel=dataclasses.replace(CHANNEL, reverb=0.0)),
-    "no band limits or EQ": Augmentation(channel=dataclasses.replace(CHANNEL, band_limit=0.0, equalize=0.0)),
-    "no additive noise": Augmentation(channel=dataclasses.replace(CHANNEL, noise=0.0)),
-    "no speed perturbation": Augmentation(speeds=(1.0,)),
-    "without AN4's training speakers": Augmentation(with_an4=False),
+    "channel": ("no channel simulation (no copies through rooms, microphones, lines)", Augmentation(channel=None)),
+    "reverb": ("no reverberation", Augmentation(channel=dataclasses.replace(CHANNEL, reverb=0.0))),
+    "band": ("no band limits or EQ",
+             Augmentation(channel=dataclasses.replace(CHANNEL, band_limit=0.0, equalize=0.0))),
+    "noise": ("no additive noise", Augmentation(channel=dataclasses.replace(CHANNEL, noise=0.0))),
+    "speed": ("no speed perturbation", Augmentation(speeds=(1.0,))),
+    "an4": ("without AN4's training speakers", Augmentation(with_an4=False)),
+    "specaugment": ("no SpecAugment (nor frequency warp)", Augmentation()),
 }
 
 
@@ -255,9 +258,10 @@ def ablations(config: ExperimentConfig, corpora: Corpora, held_out: set[str], sp
     train_speakers = [s for s in speakers if s not in held_out]
     no_specaugment = dataclasses.replace(config, train=dataclasses.replace(config.train, spec_augment=False))
     runs = [("everything (fold 0)", config, Augmentation(), exp / "fold0")]
-    runs += [(name, config, augmentation, exp / f"ablation{index}")
-             for index, (name, augmentation) in enumerate(ABLATIONS.items())]
-    runs.append(("no SpecAugment (nor frequency warp)", no_specaugment, Augmentation(), exp / "ablation_specaugment"))
+    for key in args.ablations or list(ABLATIONS):
+        label, augmentation = ABLATIONS[key]
+        runs.append((label, no_specaugment if key == "specaugment" else config, augmentation,
+                     exp / f"ablation_{key}"))
     rows = []
     for name, run_config, augmentation, folder in runs:
         scores = train_and_test(run_config, corpora, train_speakers, held_out, folder, args, augmentation)
@@ -327,7 +331,9 @@ def main() -> int:
                         help="train and score only these folds (0-based; default all)")
     parser.add_argument("--learning-curve", type=int, nargs="*", default=[3, 6, 9],
                         help="training-speaker counts of the learning curve (with --cross-validate)")
-    parser.add_argument("--ablations", action="store_true", help="retrain fold 0 without each augmentation")
+    parser.add_argument("--ablations", nargs="*", choices=list(ABLATIONS), default=None, metavar="NAME",
+                        help="retrain fold 0 without each augmentation (or only the NAMEs given: "
+                             f"{', '.join(ABLATIONS)})")
     parser.add_argument("--skip-final", action="store_true", help="stop after the cross-validation")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -341,7 +347,7 @@ def main() -> int:
     sections = []
     if args.cross_validate:
         sections.append(cross_validate(config, corpora, exp, args))
-    if args.ablations:
+    if args.ablations is not None:
         speakers = corpora.speakers("fsdd") + corpora.speakers("hd_digits")
         sections.append(ablations(config, corpora, speaker_folds(corpora, args.folds)[0], speakers, exp, args))
     if not args.skip_final:
