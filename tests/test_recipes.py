@@ -95,7 +95,7 @@ def test_fsdd_recipe_with_adaptation_on_a_small_tree(tmp_path, fsdd_dir):
                 name = f"{digit}_{speaker}_{take}.wav"
                 (data / name).symlink_to(fsdd_dir / name)
     exp = tmp_path / "exp"
-    small = ["--set", "model.hidden_size=32", "--set", "model.num_layers=1", "--set", "train.epochs=40",
+    small = ["--set", "model.hidden_size=64", "--set", "model.num_layers=1", "--set", "train.epochs=40",
              "--set", "features.n_mels=20", "--set", "train.threads=2", "--set", "train.max_batch=4",
              "--set", "train.warmup_steps=10"]
     process = _run("fsdd/run.py", "--data-dir", str(tmp_path / "fsdd"), "--exp-dir", str(exp), "--holdout", "george",
