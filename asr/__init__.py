@@ -12,7 +12,8 @@ from typing import Any
 
 from asr.decode import BeamSearchConfig, Transcript, Word
 from asr.errors import AsrError
-from asr.inference import BaseRecognizer, load_model
+from asr.inference import BaseRecognizer
+from asr.loading import load_model
 
 __all__ = ["AsrError", "BaseRecognizer", "BeamSearchConfig", "Recognizer", "Transcript", "Word", "load_model"]
 __version__ = "0.1.0"

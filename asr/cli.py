@@ -244,7 +244,7 @@ def start_distributed(config):  # noqa: ANN001, ANN201
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from asr.evaluate import evaluate
-    from asr.inference import load_model
+    from asr.loading import load_model
     from asr.manifest import read_manifest
 
     report = args.report or (str(Path(args.output).with_suffix(".errors.md")) if args.output else None)
@@ -267,7 +267,8 @@ def run_transcribe(args: argparse.Namespace) -> int:
 
     from asr.audio import audio_info
     from asr.decode import Transcript
-    from asr.inference import LONG_AUDIO_SECONDS, load_model
+    from asr.inference import LONG_AUDIO_SECONDS
+    from asr.loading import load_model
     from asr.subtitles import to_srt, to_vtt
 
     if args.format in ("srt", "vtt") and len(args.files) > 1 and not args.output_dir:
@@ -361,7 +362,7 @@ def run_build_lm(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from asr.inference import load_model
+    from asr.loading import load_model
     from asr.server import ServerLimits, serve
 
     limits = ServerLimits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_audio_seconds=args.max_seconds)
@@ -372,8 +373,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from asr.loading import load_model
     from asr.onnx_export import export_onnx
-    from asr.recognizer import load_model
 
     _check_output(args.output, args.model)
     path = export_onnx(load_model(args.model), args.output)

@@ -3,7 +3,7 @@ long files cut at pauses, and the decoder. Importing this module does not import
 
 Two recognisers build on :class:`BaseRecognizer`: :class:`asr.recognizer.Recognizer` (PyTorch, a ``.pt``
 model file) and :class:`asr.onnx_model.OnnxRecognizer` (onnxruntime, a ``.onnx`` file from ``asr export``).
-:func:`load_model` picks one by the file's extension.
+:func:`asr.loading.load_model` picks one by the file's extension; this module imports neither.
 """
 
 from __future__ import annotations
@@ -165,38 +165,3 @@ class BaseRecognizer:
             for i, transcript in zip(chunk, self.decoder(log_probs, lengths), strict=True):
                 results[i] = transcript
         return [r for r in results if r is not None]
-
-
-#: Models that ship inside the package, by name; ``None`` (no name at all) means the first.
-PACKAGED_MODELS = {"digits": "digits-en.onnx"}
-DEFAULT_MODEL = "digits"
-
-
-def packaged_model_path(name: str = DEFAULT_MODEL) -> Path:
-    """Where a packaged model's file lies (see ``asr/models/README.md`` for what each one knows)."""
-    if name not in PACKAGED_MODELS:
-        raise AsrError(f"no packaged model named {name!r}; packaged: {', '.join(sorted(PACKAGED_MODELS))}")
-    return Path(__file__).resolve().parent / "models" / PACKAGED_MODELS[name]
-
-
-def load_model(name_or_path: str | os.PathLike[str] | None = None) -> BaseRecognizer:
-    """Load a model: a file written by training (``.pt``, run by PyTorch), one exported with ``asr export``
-    (``.onnx``, run by onnxruntime without importing PyTorch), or a packaged model by name (``"digits"``).
-    With no argument, the packaged default model: English digits, isolated or connected, any sample rate.
-
-    Everything, the default decoding included, is rebuilt from the file alone.
-    """
-    if name_or_path is None or (isinstance(name_or_path, str) and name_or_path in PACKAGED_MODELS
-                                and not os.path.exists(name_or_path)):
-        path = packaged_model_path(name_or_path or DEFAULT_MODEL)
-        if not path.is_file():
-            raise AsrError("the packaged model file is missing from this installation; reinstall the package or "
-                           "pass a model file", path)
-        name_or_path = path
-    if Path(name_or_path).suffix.lower() == ".onnx":
-        from asr.onnx_model import load_onnx_model
-
-        return load_onnx_model(name_or_path)
-    from asr.recognizer import load_torch_model
-
-    return load_torch_model(name_or_path)

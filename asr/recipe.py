@@ -15,8 +15,8 @@ from asr.config import ExperimentConfig
 from asr.decode import BeamSearchConfig
 from asr.errors import AsrError
 from asr.lm import build_arpa, write_arpa
+from asr.loading import load_model
 from asr.manifest import Utterance
-from asr.recognizer import load_model
 from asr.report import Variant, evaluate_variants, markdown_table, percent, provenance
 from asr.text import normalize_text
 from asr.train import train

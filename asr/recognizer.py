@@ -18,12 +18,12 @@ from asr.checkpoint import atomic_save, model_package, safe_load
 from asr.decode import ArrayLike
 from asr.errors import AsrError
 from asr.features import FeatureConfig, FeatureExtractor
-from asr.inference import LONG_AUDIO_SECONDS, AudioInput, BaseRecognizer, load_model
+from asr.inference import LONG_AUDIO_SECONDS, AudioInput, BaseRecognizer
 from asr.model import AcousticModel, ModelConfig
 from asr.spec import DecodingSpec, ModelSpec, spec_from_dict
 from asr.text import Vocabulary
 
-__all__ = ["LONG_AUDIO_SECONDS", "AudioInput", "Recognizer", "load_model", "load_torch_model"]
+__all__ = ["LONG_AUDIO_SECONDS", "AudioInput", "Recognizer", "load_torch_model"]
 
 
 class Recognizer(BaseRecognizer):

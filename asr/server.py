@@ -173,7 +173,7 @@ def serve(model: str | os.PathLike[str] | None, host: str = "127.0.0.1", port: i
     ``recognizer`` is given) and serve it until interrupted. An ONNX model is served without PyTorch."""
     import uvicorn
 
-    from asr.inference import load_model
+    from asr.loading import load_model
 
     recognizer = recognizer or load_model(model)
     app = create_app(recognizer, limits, "default" if model is None else Path(model).name)

@@ -22,8 +22,8 @@ import torch
 from digit_strings import connected_digit_strings
 
 from asr.audio import load_audio
+from asr.loading import load_model
 from asr.onnx_export import export_onnx
-from asr.recognizer import load_model
 from asr.report import markdown_table
 from asr.scoring import score
 from data_prep.fsdd import DIGIT_WORDS as DIGITS

@@ -9,7 +9,7 @@ import pytest
 
 from asr.adapt import AdaptConfig, adapt, pseudo_label
 from asr.errors import AsrError
-from asr.recognizer import load_model
+from asr.loading import load_model
 from tests.conftest import DIGITS, digit_utterance
 
 

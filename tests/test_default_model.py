@@ -15,7 +15,7 @@ import soundfile as sf
 
 import asr
 from asr.decode import BeamSearchDecoder
-from asr.inference import packaged_model_path
+from asr.loading import packaged_model_path
 from data_prep.fsdd import DIGIT_WORDS
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

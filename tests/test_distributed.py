@@ -6,8 +6,8 @@ import json
 import subprocess
 import sys
 
+from asr.loading import load_model
 from asr.manifest import write_manifest
-from asr.recognizer import load_model
 
 
 def test_torchrun_two_processes(tmp_path, ten_digits):

@@ -108,8 +108,8 @@ def test_export_without_onnx_is_one_line_with_the_pip_command(tiny_model, tmp_pa
 
 def test_an_onnx_model_without_onnxruntime_is_one_line_with_the_pip_command(tiny_model, tmp_path, ten_digits):
     pytest.importorskip("onnx")
+    from asr.loading import load_model
     from asr.onnx_export import export_onnx
-    from asr.recognizer import load_model
 
     onnx_file = export_onnx(load_model(tiny_model), tmp_path / "model.onnx")
     code = "from asr.cli import transcribe_main; sys.exit(transcribe_main())"

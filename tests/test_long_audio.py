@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import soundfile as sf
 
-from asr.recognizer import load_model
+from asr.loading import load_model
 from asr.scoring import score
 from asr.segment import iter_segments
 

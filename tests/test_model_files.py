@@ -11,7 +11,7 @@ import torch
 
 from asr.checkpoint import FORMAT_VERSION, atomic_save, remove_stale_temporaries, safe_load
 from asr.errors import AsrError
-from asr.recognizer import load_model
+from asr.loading import load_model
 
 
 class _Exploit:

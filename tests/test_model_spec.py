@@ -14,8 +14,8 @@ from asr.cli import main as asr_main
 from asr.cli import transcribe_main
 from asr.decode import BeamSearchConfig, BeamSearchDecoder, GreedyDecoder
 from asr.errors import AsrError
-from asr.inference import load_model
 from asr.lm import build_arpa, write_arpa
+from asr.loading import load_model
 from asr.onnx_export import export_onnx
 from asr.spec import FORMAT_VERSION, DecodingSpec, spec_from_dict
 

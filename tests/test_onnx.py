@@ -14,8 +14,8 @@ import torch
 
 from asr.errors import AsrError
 from asr.features import FeatureConfig, FeatureExtractor
+from asr.loading import load_model
 from asr.onnx_export import ExportableFeatures, export_onnx
-from asr.recognizer import load_model
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from torch.ao.nn.quantized import dynamic as quantized_dynamic
 
 from asr.errors import AsrError
-from asr.recognizer import load_model
+from asr.loading import load_model
 
 
 def test_quantized_model_transcribes_like_the_float_model(trained_digits, ten_digits):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from asr.recognizer import load_model
+from asr.loading import load_model
 from tests.conftest import DIGITS, REPO
 
 TINY = ["--set", "model.hidden_size=16", "--set", "model.num_layers=1", "--set", "train.epochs=1",

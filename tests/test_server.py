@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.recognizer import load_model
+from asr.loading import load_model
 
 
 def _post(url: str, name: str, data: bytes) -> httpx.Response:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asr.errors import AsrError
-from asr.inference import load_model
+from asr.loading import load_model
 from asr.speech_detect import frame_levels, has_speech
 from tests.conftest import SHARED_DATA
 

@@ -9,7 +9,7 @@ import torch
 
 from asr.checkpoint import safe_load
 from asr.errors import AsrError
-from asr.recognizer import load_model
+from asr.loading import load_model
 from asr.scoring import score
 from asr.train import STATE_FILE, train
 from tests.conftest import tiny_config

@@ -34,9 +34,10 @@ from asr.config import ExperimentConfig, load_config
 from asr.decode import BeamSearchConfig
 from asr.evaluate import Evaluation
 from asr.lm import build_arpa, write_arpa
+from asr.loading import load_model
 from asr.manifest import Utterance
 from asr.recipe import recipe_parser, require_data_dir, run_recipe
-from asr.recognizer import Recognizer, load_model
+from asr.recognizer import Recognizer
 from asr.report import evaluate_variants, markdown_table, percent, provenance
 from asr.train import train
 from data_prep.an4 import prepare_an4

@@ -21,9 +21,9 @@ from asr.adapt import AdaptConfig, adapt
 from asr.config import load_config
 from asr.decode import BeamSearchConfig
 from asr.lm import build_arpa, write_arpa
+from asr.loading import load_model
 from asr.manifest import Utterance
 from asr.recipe import recipe_parser, require_data_dir, run_recipe
-from asr.recognizer import load_model
 from asr.report import evaluate_variants, markdown_table, percent, provenance
 from asr.train import train
 from data_prep.connected import ConnectedConfig, make_connected

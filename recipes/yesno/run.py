@@ -20,8 +20,8 @@ from pathlib import Path
 from asr.config import load_config
 from asr.decode import BeamSearchConfig
 from asr.errors import AsrError
+from asr.loading import load_model
 from asr.recipe import recipe_parser, require_data_dir, run_recipe
-from asr.recognizer import load_model
 from asr.report import evaluate_variants, markdown_table, percent, provenance
 from asr.train import environment, train
 from data_prep.yesno import prepare_yesno
