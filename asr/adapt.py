@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 import torch
 from tqdm import tqdm
 
-from asr.data import BucketBatches, collate, load_examples
+from asr.data import BucketBatches, load_examples
 from asr.errors import AsrError
 from asr.features import SpecAugment, SpecAugmentConfig
 from asr.manifest import Utterance
 from asr.recognizer import Recognizer
-from asr.train import ctc_loss
+from asr.train import train_step
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,6 @@ def fine_tune(recognizer: Recognizer, utterances: Sequence[Utterance], config: A
     if not examples:
         raise AsrError("no usable adaptation utterances")
     torch.manual_seed(config.seed)
-    device = next(network.parameters()).device
     batches = BucketBatches([e.features.shape[0] for e in examples], config.max_frames_per_batch, config.max_batch,
                             seed=config.seed)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -100,16 +99,10 @@ def fine_tune(recognizer: Recognizer, utterances: Sequence[Utterance], config: A
             total, count = 0.0, 0
             for indices in tqdm(batches.epoch(epoch + 1), desc=f"adapt epoch {epoch + 1}/{config.epochs}",
                                 unit="batch", leave=False, disable=None if progress else True):
-                batch = collate([examples[i] for i in indices], extractor).to(device)
-                log_probs, out_lengths = network(augment(batch.features), batch.lengths)
-                loss = ctc_loss(log_probs, out_lengths, batch.targets, batch.target_lengths)
-                if not torch.isfinite(loss):
-                    continue
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
-                optimizer.step()
-                total, count = total + loss.item() * len(indices), count + len(indices)
+                result = train_step(network, [examples[i] for i in indices], extractor, optimizer,
+                                    config.grad_clip, augment)
+                if result.applied:
+                    total, count = total + result.loss * result.utterances, count + result.utterances
             losses.append(total / max(count, 1))
     finally:
         network.eval()

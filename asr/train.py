@@ -121,6 +121,52 @@ def ctc_loss(log_probs: torch.Tensor, out_lengths: torch.Tensor, targets: torch.
     ) / log_probs.shape[0]
 
 
+@dataclass
+class StepResult:
+    """What one optimisation step did."""
+
+    loss: float  # the batch's mean per-utterance CTC loss (NaN or inf when the batch was skipped)
+    applied: bool  # False: a non-finite loss or gradient, and the weights were left as they were
+    utterances: int
+    frames: int  # feature frames in the batch, padding excluded
+
+
+def train_step(
+    model: nn.Module,
+    examples: Sequence[Example],
+    extractor: FeatureExtractor,
+    optimizer: torch.optim.Optimizer,
+    grad_clip: float,
+    augment: SpecAugment | None = None,
+    dist: Distributed | None = None,
+) -> StepResult:
+    """One optimisation step on ``examples``, shared by training and adaptation (:mod:`asr.adapt`).
+
+    Collates ``examples`` (``features (frames, dim)`` each) into a ``(batch, frames, dim)`` batch on the
+    model's device, applies ``augment``, runs ``model`` (the network, or its DistributedDataParallel wrapper)
+    under bfloat16 autocast on CUDA, and takes a CTC-loss step with the global gradient norm clipped to
+    ``grad_clip``. A batch whose loss or gradient is not finite is skipped, on every rank of ``dist`` alike.
+    The learning-rate schedule is the caller's.
+    """
+    device = next(model.parameters()).device
+    batch = collate(examples, extractor).to(device)
+    features = augment(batch.features) if augment is not None else batch.features
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        log_probs, out_lengths = model(features, batch.lengths)
+    loss = ctc_loss(log_probs, out_lengths, batch.targets, batch.target_lengths)
+    optimizer.zero_grad(set_to_none=True)
+    applied = False
+    if _all_finite(loss, dist or Distributed()):
+        loss.backward()
+        # model.parameters() of a DistributedDataParallel wrapper are the wrapped network's own
+        grad_norm = nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        # a non-finite gradient must never reach the weights; all ranks agree through the all-reduce
+        if torch.isfinite(grad_norm):
+            optimizer.step()
+            applied = True
+    return StepResult(loss.item(), applied, len(examples), int(batch.lengths.sum()))
+
+
 def train(
     config: ExperimentConfig,
     train_utterances: Sequence[Utterance],
@@ -185,7 +231,6 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_schedule(s, cfg.warmup_steps, total_steps, cfg.final_lr_ratio))
     augment = SpecAugment(config.spec_augment) if cfg.spec_augment else None
-    use_amp = device.type == "cuda"
 
     epoch, batch_in_epoch, step, skipped_batches = 0, 0, 0, 0
     history: list[dict[str, Any]] = []
@@ -235,36 +280,24 @@ def train(
                    disable=None if (progress and dist.is_main) else True, leave=False, mininterval=1.0)
         total_loss, total_utts, frames_seen, started = 0.0, 0, 0, time.perf_counter()
         for indices in order[batch_in_epoch:]:
-            batch = collate([train_set[i] for i in indices], extractor).to(device)
-            features = augment(batch.features) if augment is not None else batch.features
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                log_probs, out_lengths = model(features, batch.lengths)
-            loss = ctc_loss(log_probs, out_lengths, batch.targets, batch.target_lengths)
-            optimizer.zero_grad(set_to_none=True)
-            applied = False
-            if _all_finite(loss, dist):
-                loss.backward()
-                grad_norm = nn.utils.clip_grad_norm_(network.parameters(), cfg.grad_clip)
-                # a non-finite gradient must never reach the weights; all ranks agree through the all-reduce
-                if torch.isfinite(grad_norm):
-                    optimizer.step()
-                    applied = True
+            result = train_step(model, [train_set[i] for i in indices], extractor, optimizer, cfg.grad_clip,
+                                augment, dist)
             scheduler.step()
             step += 1
             batch_in_epoch += 1
-            if applied:
-                total_loss += loss.item() * len(indices)
-                total_utts += len(indices)
+            if result.applied:
+                total_loss += result.loss * result.utterances
+                total_utts += result.utterances
             else:
                 skipped_batches += 1
                 log.warning("skipped batch at step %d: non-finite loss or gradient", step)
-            frames_seen += int(batch.lengths.sum())
+            frames_seen += result.frames
             elapsed = time.perf_counter() - started
             bar.update(1)
             bar.set_postfix(loss=f"{total_loss / max(total_utts, 1):.3f}",
                             fps=f"{frames_seen / max(elapsed, 1e-9):.0f}")
             if metrics is not None and cfg.log_every_steps and step % cfg.log_every_steps == 0:
-                _write_row(metrics, {"step": step, "epoch": epoch + 1, "train_loss": loss.item(),
+                _write_row(metrics, {"step": step, "epoch": epoch + 1, "train_loss": result.loss,
                                      "lr": scheduler.get_last_lr()[0]})
             if cfg.save_every_steps and step % cfg.save_every_steps == 0:
                 save_state()
