@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from asr.decode import BeamSearchConfig
 from asr.evaluate import Evaluation, evaluate
 from asr.inference import BaseRecognizer
 from asr.manifest import Utterance
@@ -31,6 +32,24 @@ def evaluate_variants(recognizer: BaseRecognizer, utterances: Sequence[Utterance
                                  report=None if stem is None else f"{stem}.errors.md")
     recognizer.use_greedy()
     return results
+
+
+def choose_decoding(recognizer: BaseRecognizer, valid: Sequence[Utterance], choices: Sequence[BeamSearchConfig],
+                    lexicon: Sequence[str] | None = None, lm: str | os.PathLike[str] | None = None,
+                    ) -> tuple[BeamSearchConfig, list[list[object]]]:
+    """The beam settings of ``choices`` with the lowest WER on ``valid`` (ties: the earlier, simpler one),
+    and one table row per choice: beam, LM weight, word score, WER."""
+    if not choices:
+        raise ValueError("choose_decoding needs at least one choice")
+    rows: list[list[object]] = []
+    best: tuple[float, BeamSearchConfig] | None = None
+    for beam in choices:
+        variant = [("beam", lambda r, b=beam: r.use_beam_search(b, lexicon=lexicon, lm=lm))]
+        wer = evaluate_variants(recognizer, valid, variant)["beam"].score.wer
+        rows.append([beam.beam_size, beam.lm_weight, beam.word_score, percent(wer)])
+        if best is None or wer < best[0]:
+            best = (wer, beam)
+    return best[1], rows
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

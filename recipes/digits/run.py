@@ -37,8 +37,7 @@ from asr.lm import build_arpa, write_arpa
 from asr.loading import load_model
 from asr.manifest import Utterance
 from asr.recipe import recipe_parser, require_data_dir, run_recipe
-from asr.recognizer import Recognizer
-from asr.report import evaluate_variants, markdown_table, percent, provenance
+from asr.report import choose_decoding, evaluate_variants, markdown_table, percent, provenance
 from asr.train import train
 from data_prep.an4 import prepare_an4
 from data_prep.connected import ConnectedConfig, make_channel_copies, make_connected
@@ -286,7 +285,8 @@ def final_model(config: ExperimentConfig, corpora: Corpora, exp: Path, args) -> 
     lm_path = write_lm(train_set, folder)
     result = train(config, train_set, corpora.an4_valid or None, folder, resume=True)
     recognizer = load_model(result.best_model)
-    beam, rows = choose_decoding(recognizer, corpora.an4_valid, lm_path) if corpora.an4_valid else (BEAM_CHOICES[2], [])
+    beam, rows = (choose_decoding(recognizer, corpora.an4_valid, BEAM_CHOICES, DIGIT_WORDS, lm_path)
+                  if corpora.an4_valid else (BEAM_CHOICES[2], []))
     recognizer.set_default_decoding(beam, lexicon=DIGIT_WORDS, lm=lm_path)
     recognizer.save(exp / "model.pt")
     export_onnx(exp / "model.pt", exp / "model.onnx")
@@ -301,18 +301,6 @@ def final_model(config: ExperimentConfig, corpora: Corpora, exp: Path, args) -> 
             + f"\nStored in `{exp / 'model.pt'}` and `{exp / 'model.onnx'}`: beam {beam.beam_size}, LM weight "
             f"{beam.lm_weight}, word score {beam.word_score}, the ten-word lexicon and the bigram LM.\n\n"
             "![training and validation loss](loss.png)\n![validation WER and CER](error_rates.png)\n")
-
-
-def choose_decoding(recognizer: Recognizer, valid: Sequence[Utterance], lm_path: Path) -> tuple[BeamSearchConfig, list]:
-    """The beam settings with the lowest WER on ``valid`` (ties: the earlier, simpler one)."""
-    rows, best = [], None
-    for beam in BEAM_CHOICES:
-        variant = [("beam", lambda r, b=beam: r.use_beam_search(b, lexicon=DIGIT_WORDS, lm=lm_path))]
-        wer = evaluate_variants(recognizer, valid, variant)["beam"].score.wer
-        rows.append([beam.beam_size, beam.lm_weight, beam.word_score, percent(wer)])
-        if best is None or wer < best[0]:
-            best = (wer, beam)
-    return best[1], rows
 
 
 def export_onnx(model: Path, output: Path) -> None:
