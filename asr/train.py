@@ -1,5 +1,9 @@
 """Training: a plain loop over length-bucketed batches with CTC loss.
 
+:func:`train` reads top to bottom: :func:`build_run` (data, network, optimiser, schedule, resume), then per
+epoch :func:`train_epoch` (one :func:`train_step` per batch, shared with :mod:`asr.adapt`), :func:`validate`
+and :func:`end_epoch` (checkpoints, metrics). What the resume state holds is :mod:`asr.train_state`'s.
+
 Files written to the experiment folder:
   ``config.json``      the resolved configuration;
   ``model.pt``         the best model so far (lowest validation WER), a self-contained model file;
@@ -17,15 +21,16 @@ import os
 import random
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from asr.checkpoint import atomic_save, remove_stale_temporaries, safe_load
+from asr.checkpoint import remove_stale_temporaries
 from asr.config import ExperimentConfig
 from asr.data import BucketBatches, Example, collate, feature_statistics, load_examples
 from asr.decode import GreedyDecoder
@@ -37,6 +42,7 @@ from asr.plots import plot_training
 from asr.recognizer import Recognizer
 from asr.scoring import score
 from asr.text import BLANK_INDEX, Vocabulary, normalize_text
+from asr.train_state import Progress, read_state, restore, save_state
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +173,41 @@ def train_step(
     return StepResult(loss.item(), applied, len(examples), int(batch.lengths.sum()))
 
 
+@dataclass
+class TrainData:
+    """A run's examples, with the feature extractor (statistics set) and vocabulary that made them."""
+
+    extractor: FeatureExtractor
+    vocab: Vocabulary
+    train_set: list[Example]
+    valid_set: list[Example]
+    skipped: list[tuple[str, str]]  # utterances of either set left out, with the reason
+
+
+@dataclass
+class Run:
+    """A training run as :func:`build_run` makes it; :func:`train_epoch` and :func:`end_epoch` advance it."""
+
+    config: ExperimentConfig
+    exp_dir: Path
+    dist: Distributed
+    device: torch.device
+    data: TrainData
+    network: AcousticModel
+    model: nn.Module  # what runs forward: ``network``, or its DistributedDataParallel wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    batches: BucketBatches
+    augment: SpecAugment | None
+    recognizer: Recognizer  # shares ``network``: what the model files are written from
+    environment: dict[str, Any]
+    progress: Progress
+
+    def result(self) -> TrainResult:
+        return TrainResult(self.exp_dir / BEST_FILE, self.progress.history, self.progress.skipped_batches,
+                           self.data.skipped)
+
+
 def train(
     config: ExperimentConfig,
     train_utterances: Sequence[Utterance],
@@ -183,8 +224,33 @@ def train(
     steps have been taken in total: a time-boxed run that a later call resumes.
     Returns the path of the best model and the per-epoch history.
     """
-    dist = dist or Distributed()
-    exp_dir = Path(exp_dir)
+    run = build_run(config, train_utterances, valid_utterances, Path(exp_dir), resume, dist or Distributed())
+    # only the main process writes files
+    with open(run.exp_dir / METRICS_FILE, "a", encoding="utf-8") if run.dist.is_main else nullcontext() as metrics:
+        if run.dist.is_main:
+            config.write_json(run.exp_dir / "config.json")
+            log.info("%d training utterances, %d validation, vocabulary %d, %d parameters, %d batches/epoch",
+                     len(run.data.train_set), len(run.data.valid_set), len(run.data.vocab),
+                     sum(p.numel() for p in run.network.parameters()), len(run.batches))
+        while run.progress.epoch < config.train.epochs:
+            row = train_epoch(run, metrics, progress, stop_after_steps)
+            if row is None:  # stopped after stop_after_steps, the resume state written
+                return run.result()
+            if run.data.valid_set and run.dist.is_main:
+                row.update(validate(run.network, run.data.extractor, run.data.vocab, run.data.valid_set,
+                                    run.device))
+            end_epoch(run, row, metrics)
+    if run.dist.is_main:
+        plot_training(run.exp_dir / METRICS_FILE, run.exp_dir)
+    return run.result()
+
+
+def build_run(config: ExperimentConfig, train_utterances: Sequence[Utterance],
+              valid_utterances: Sequence[Utterance] | None, exp_dir: Path, resume: bool,
+              dist: Distributed) -> Run:
+    """Data, network, optimiser, learning-rate schedule and batches of a run, restored from ``exp_dir``'s
+    resume state when ``resume`` and there is one. A finished run resumed with more epochs goes on, its
+    schedule stretched to the new length."""
     exp_dir.mkdir(parents=True, exist_ok=True)
     if dist.is_main:
         remove_stale_temporaries(exp_dir)  # a run killed mid-save leaves its temporary file behind
@@ -193,13 +259,41 @@ def train(
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
+    state = read_state(exp_dir / STATE_FILE, config) if resume else None
+    data = load_data(config, train_utterances, valid_utterances, state)
 
-    state_path = exp_dir / STATE_FILE
-    state = safe_load(state_path) if resume and state_path.exists() else None
-    if state is not None and _resumable(state["metadata"]["config"]) != _resumable(config.to_dict()):
-        raise AsrError("the config differs from the interrupted run's; use a new experiment folder "
-                       "or train without resume", state_path)
+    seed_everything(cfg.seed)  # the same initial weights however much randomness loading the data drew
+    network = AcousticModel(config.features.dim, len(data.vocab), config.model).to(device)
+    model: nn.Module = network
+    if dist.world_size > 1:
+        model = nn.parallel.DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda"
+                                                    else None)
+        torch.manual_seed(cfg.seed + dist.rank)  # each rank draws its own augmentation masks and dropout
+    optimizer = torch.optim.AdamW(network.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    batches = BucketBatches([e.features.shape[0] for e in data.train_set], cfg.max_frames_per_batch,
+                            cfg.max_batch, seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
+    total_steps = cfg.epochs * len(batches)  # this call's epochs: the schedule's length is never restored
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_schedule(s, cfg.warmup_steps, total_steps, cfg.final_lr_ratio))
+    augment = SpecAugment(config.spec_augment) if cfg.spec_augment else None
 
+    progress = Progress()
+    if state is not None:
+        progress = restore(state, network, optimizer, scheduler)
+        if dist.is_main:
+            log.info("resumed from %s at epoch %d, batch %d", exp_dir / STATE_FILE, progress.epoch + 1,
+                     progress.batch)
+    recognizer = Recognizer(data.extractor, network, data.vocab)
+    run_environment = environment(cfg.seed)
+    recognizer.metadata = {"config": config.to_dict(), "environment": run_environment}
+    return Run(config, exp_dir, dist, device, data, network, model, optimizer, scheduler, batches, augment,
+               recognizer, run_environment, progress)
+
+
+def load_data(config: ExperimentConfig, train_utterances: Sequence[Utterance],
+              valid_utterances: Sequence[Utterance] | None, state: dict[str, Any] | None) -> TrainData:
+    """Features and token ids of both sets. A resumed run (``state``) keeps its vocabulary and feature
+    statistics; a new one takes them from the training transcripts and features."""
     extractor = FeatureExtractor(config.features)
     vocab = (Vocabulary(state["vocabulary"]) if state is not None
              else Vocabulary.from_transcripts(normalize_text(u.text) for u in train_utterances))
@@ -216,125 +310,51 @@ def train(
         extractor.set_statistics(state["state_dict"]["features.mean"], state["state_dict"]["features.std"])
     else:
         extractor.set_statistics(*feature_statistics(train_set, extractor))
+    return TrainData(extractor, vocab, train_set, valid_set, skipped)
 
-    seed_everything(cfg.seed)
-    network = AcousticModel(config.features.dim, len(vocab), config.model).to(device)
-    model: nn.Module = network
-    if dist.world_size > 1:
-        model = nn.parallel.DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda"
-                                                    else None)
-        torch.manual_seed(cfg.seed + dist.rank)  # each rank draws its own augmentation masks and dropout
-    optimizer = torch.optim.AdamW(network.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    batches = BucketBatches([e.features.shape[0] for e in train_set], cfg.max_frames_per_batch, cfg.max_batch,
-                            seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
-    total_steps = cfg.epochs * len(batches)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_schedule(s, cfg.warmup_steps, total_steps, cfg.final_lr_ratio))
-    augment = SpecAugment(config.spec_augment) if cfg.spec_augment else None
 
-    epoch, batch_in_epoch, step, skipped_batches = 0, 0, 0, 0
-    history: list[dict[str, Any]] = []
-    best = {"wer": math.inf, "loss": math.inf}
-    if state is not None:
-        network.load_state_dict({k[len("network."):]: v for k, v in state["state_dict"].items()
-                                 if k.startswith("network.")})
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        progress_state = state["progress"]
-        epoch, batch_in_epoch, step = progress_state["epoch"], progress_state["batch"], progress_state["step"]
-        skipped_batches, history, best = progress_state["skipped_batches"], state["history"], state["best"]
-        torch.set_rng_state(state["rng"]["torch"])
-        random.setstate(_to_tuple(state["rng"]["python"]))
-        if dist.is_main:
-            log.info("resumed from %s at epoch %d, batch %d", state_path, epoch + 1, batch_in_epoch)
+def train_epoch(run: Run, metrics: TextIO | None, show_progress: bool,
+                stop_after_steps: int | None) -> dict[str, Any] | None:
+    """The rest of the current epoch's batches (a resumed run starts where it stopped), one step each.
 
-    recognizer = Recognizer(extractor, network, vocab)
-    run_environment = environment(cfg.seed)
-    recognizer.metadata = {"config": config.to_dict(), "environment": run_environment}
-
-    def save_state() -> None:
-        if not dist.is_main:
-            return
-        package = recognizer.package()
-        package.update(
-            optimizer=optimizer.state_dict(),
-            scheduler=scheduler.state_dict(),
-            progress={"epoch": epoch, "batch": batch_in_epoch, "step": step, "skipped_batches": skipped_batches},
-            history=history,
-            best=best,
-            rng={"torch": torch.get_rng_state(), "python": list(_to_list(random.getstate()))},
-        )
-        atomic_save(package, state_path)
-
-    metrics = open(exp_dir / METRICS_FILE, "a", encoding="utf-8") if dist.is_main else None
-    if dist.is_main:
-        config.write_json(exp_dir / "config.json")
-        n_params = sum(p.numel() for p in network.parameters())
-        log.info("%d training utterances, %d validation, vocabulary %d, %d parameters, %d batches/epoch",
-                 len(train_set), len(valid_set), len(vocab), n_params, len(batches))
-
-    while epoch < cfg.epochs:
-        network.train()
-        order = batches.epoch(epoch)
-        bar = tqdm(order, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", initial=batch_in_epoch,
-                   disable=None if (progress and dist.is_main) else True, leave=False, mininterval=1.0)
-        total_loss, total_utts, frames_seen, started = 0.0, 0, 0, time.perf_counter()
-        for indices in order[batch_in_epoch:]:
-            result = train_step(model, [train_set[i] for i in indices], extractor, optimizer, cfg.grad_clip,
-                                augment, dist)
-            scheduler.step()
-            step += 1
-            batch_in_epoch += 1
-            if result.applied:
-                total_loss += result.loss * result.utterances
-                total_utts += result.utterances
-            else:
-                skipped_batches += 1
-                log.warning("skipped batch at step %d: non-finite loss or gradient", step)
-            frames_seen += result.frames
-            elapsed = time.perf_counter() - started
-            bar.update(1)
-            bar.set_postfix(loss=f"{total_loss / max(total_utts, 1):.3f}",
-                            fps=f"{frames_seen / max(elapsed, 1e-9):.0f}")
-            if metrics is not None and cfg.log_every_steps and step % cfg.log_every_steps == 0:
-                _write_row(metrics, {"step": step, "epoch": epoch + 1, "train_loss": result.loss,
-                                     "lr": scheduler.get_last_lr()[0]})
-            if cfg.save_every_steps and step % cfg.save_every_steps == 0:
-                save_state()
-            if stop_after_steps is not None and step >= stop_after_steps:
-                save_state()
-                bar.close()
-                if metrics is not None:
-                    metrics.close()
-                return TrainResult(exp_dir / BEST_FILE, history, skipped_batches, skipped)
-        bar.close()
-        row = {"epoch": epoch + 1, "step": step,
-               "train_loss": total_loss / max(total_utts, 1),
-               "frames_per_second": frames_seen / max(time.perf_counter() - started, 1e-9),
-               "skipped_batches": skipped_batches}
-        if valid_set and dist.is_main:
-            row.update(validate(network, extractor, vocab, valid_set, device))
-        epoch += 1
-        batch_in_epoch = 0
-        history.append(row)
-        if dist.is_main:
-            recognizer.metadata = {"config": config.to_dict(), "environment": run_environment, "epoch": epoch,
-                                   "step": step, **_metrics_of(row)}
-            improved = (row.get("valid_wer", 0.0), row.get("valid_loss", row["train_loss"])) < (
-                best["wer"], best["loss"])
-            if improved or not valid_set:
-                best = {"wer": row.get("valid_wer", 0.0), "loss": row.get("valid_loss", row["train_loss"])}
-                recognizer.save(exp_dir / BEST_FILE)
-            recognizer.save(exp_dir / LAST_FILE)
-            save_state()
-            assert metrics is not None
-            _write_row(metrics, row)
-            log.info("epoch %d: %s", epoch, "  ".join(f"{k} {v:.4g}" for k, v in row.items()
-                                                      if isinstance(v, float)))
-    if metrics is not None:
-        metrics.close()
-        plot_training(exp_dir / METRICS_FILE, exp_dir)
-    return TrainResult(exp_dir / BEST_FILE, history, skipped_batches, skipped)
+    Returns the epoch's metrics row, or ``None`` when ``stop_after_steps`` ended the run (the resume state
+    is then written). ``metrics`` (main process only) gets a row every ``log_every_steps``.
+    """
+    cfg, progress = run.config.train, run.progress
+    run.network.train()
+    order = run.batches.epoch(progress.epoch)
+    bar = tqdm(order, desc=f"epoch {progress.epoch + 1}/{cfg.epochs}", unit="batch", initial=progress.batch,
+               disable=None if (show_progress and run.dist.is_main) else True, leave=False, mininterval=1.0)
+    total_loss, total_utts, frames_seen, started = 0.0, 0, 0, time.perf_counter()
+    for indices in order[progress.batch:]:
+        result = train_step(run.model, [run.data.train_set[i] for i in indices], run.data.extractor,
+                            run.optimizer, cfg.grad_clip, run.augment, run.dist)
+        run.scheduler.step()  # skipped batches count too: the schedule follows progress.step
+        progress.step += 1
+        progress.batch += 1
+        if result.applied:
+            total_loss += result.loss * result.utterances
+            total_utts += result.utterances
+        else:
+            progress.skipped_batches += 1
+            log.warning("skipped batch at step %d: non-finite loss or gradient", progress.step)
+        frames_seen += result.frames
+        bar.update(1)
+        bar.set_postfix(loss=f"{total_loss / max(total_utts, 1):.3f}",
+                        fps=f"{frames_seen / max(time.perf_counter() - started, 1e-9):.0f}")
+        if metrics is not None and cfg.log_every_steps and progress.step % cfg.log_every_steps == 0:
+            _write_row(metrics, {"step": progress.step, "epoch": progress.epoch + 1, "train_loss": result.loss,
+                                 "lr": run.scheduler.get_last_lr()[0]})
+        if cfg.save_every_steps and progress.step % cfg.save_every_steps == 0:
+            _save_state(run)
+        if stop_after_steps is not None and progress.step >= stop_after_steps:
+            _save_state(run)
+            bar.close()
+            return None
+    bar.close()
+    return {"epoch": progress.epoch + 1, "step": progress.step, "train_loss": total_loss / max(total_utts, 1),
+            "frames_per_second": frames_seen / max(time.perf_counter() - started, 1e-9),
+            "skipped_batches": progress.skipped_batches}
 
 
 @torch.inference_mode()
@@ -356,25 +376,45 @@ def validate(network: AcousticModel, extractor: FeatureExtractor, vocab: Vocabul
     return {"valid_loss": loss_sum / len(examples), "valid_wer": result.wer, "valid_cer": result.cer}
 
 
-def _resumable(config: dict[str, Any]) -> dict[str, Any]:
-    """The parts of a config that must match to resume: all but where the run executes and how long it lasts
-    (a finished run given more epochs goes on, its learning-rate schedule stretched to the new length)."""
-    train_part = {k: v for k, v in config["train"].items() if k not in ("device", "threads", "epochs")}
-    return {**config, "train": train_part}
+def end_epoch(run: Run, row: dict[str, Any], metrics: TextIO | None) -> None:
+    """Count the epoch done and record it in the history; on the main process, save the checkpoints
+    and append ``row`` to ``metrics``."""
+    progress = run.progress
+    progress.epoch += 1
+    progress.batch = 0
+    progress.history.append(row)
+    if not run.dist.is_main:
+        return
+    save_checkpoints(run, row)
+    assert metrics is not None
+    _write_row(metrics, row)
+    log.info("epoch %d: %s", progress.epoch, "  ".join(f"{k} {v:.4g}" for k, v in row.items()
+                                                         if isinstance(v, float)))
+
+
+def save_checkpoints(run: Run, row: dict[str, Any]) -> None:
+    """After an epoch: ``model.pt`` when the epoch is the best yet (lowest validation WER, then loss; every
+    epoch without a validation set), ``last.pt`` and the resume state."""
+    progress = run.progress
+    run.recognizer.metadata = {"config": run.config.to_dict(), "environment": run.environment,
+                               "epoch": progress.epoch, "step": progress.step, **_metrics_of(row)}
+    now, best = {"wer": row.get("valid_wer", 0.0), "loss": row.get("valid_loss", row["train_loss"])}, progress.best
+    if (now["wer"], now["loss"]) < (best["wer"], best["loss"]) or not run.data.valid_set:
+        progress.best = now
+        run.recognizer.save(run.exp_dir / BEST_FILE)
+    run.recognizer.save(run.exp_dir / LAST_FILE)
+    _save_state(run)
+
+
+def _save_state(run: Run) -> None:
+    if run.dist.is_main:
+        save_state(run.exp_dir / STATE_FILE, run.recognizer, run.optimizer, run.scheduler, run.progress)
 
 
 def _metrics_of(row: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in row.items() if k.startswith("valid_") or k == "train_loss"}
 
 
-def _write_row(handle: Any, row: dict[str, Any]) -> None:
+def _write_row(handle: TextIO, row: dict[str, Any]) -> None:
     handle.write(json.dumps({"time": round(time.time(), 3), **row}) + "\n")
     handle.flush()
-
-
-def _to_list(value: Any) -> Any:
-    return [_to_list(v) for v in value] if isinstance(value, tuple | list) else value
-
-
-def _to_tuple(value: Any) -> Any:
-    return tuple(_to_tuple(v) for v in value) if isinstance(value, list | tuple) else value
