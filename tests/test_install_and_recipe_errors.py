@@ -19,9 +19,10 @@ from asr.recipe import require_data_dir, run_recipe
 from asr.train import train
 from tests.conftest import REPO, tiny_config
 
-RECIPES = ("yesno", "fsdd", "digits", "librispeech", "commonvoice")
+RECIPES = ("yesno", "fsdd", "digits", "an4", "librispeech", "commonvoice")
 #: what each recipe's error must name, so the user knows what the folder should hold
 EXPECTED_WORDS = {"yesno": "0_1_0_1_1_1_0_0.wav", "fsdd": "recordings/", "digits": "hd_digits/",
+                  "an4": "etc/an4_train.transcription",
                   "librispeech": "trans.txt",
                   "commonvoice": "train.tsv"}
 #: packages of the extras, which the base install does not have

@@ -1,0 +1,138 @@
+"""CMU AN4: read English from 74 speakers; whole speakers held out for validation and testing.
+
+    python recipes/an4/run.py --data-dir ../shared/data/an4 --exp-dir exp/an4
+
+Stages:
+  1. manifests (data_prep an4); the training part's speakers shuffled once and split three ways:
+     validation (model selection and the decoding choice), development test (scored, never looked at
+     before), training; the corpus's own test part, when DATA_DIR has it, is scored too;
+  2. the training set: the training speakers' recordings, plus copies through simulated rooms,
+     microphones and lines at perturbed speeds (asr.augment);
+  3. the BiLSTM-CTC (character units), and a lexicon and word n-gram LM from the training transcripts only;
+  4. beam, LM weight and word score chosen on the validation speakers and stored in EXP/model.pt (so
+     `transcribe --model exp/an4/model.pt a.wav` decodes with them), exported to EXP/model.onnx;
+  5. EXP/results.md: greedy, beam + lexicon, beam + lexicon + LM, WER and CER per test set.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from asr.augment import ChannelConfig
+from asr.config import load_config
+from asr.decode import BeamSearchConfig
+from asr.errors import AsrError
+from asr.lm import build_arpa, write_arpa
+from asr.loading import load_model
+from asr.manifest import Utterance
+from asr.recipe import recipe_parser, require_data_dir, run_recipe
+from asr.report import choose_decoding, evaluate_variants, markdown_table, percent, provenance
+from asr.text import normalize_text
+from asr.train import train
+from data_prep.an4 import prepare_an4
+from data_prep.connected import make_channel_copies
+
+HERE = Path(__file__).resolve().parent
+EXPECTED = ("CMU AN4 as distributed: etc/an4_train.transcription and etc/an4_train.fileids beside "
+            "wav/an4_clstk/SPEAKER/ID.{flac,sph,wav}")
+#: Speakers held out of training, drawn once with this seed.
+SEED_SPEAKERS, SEED_COPIES = 0, 200
+SPEEDS = (0.9, 1.0, 1.1)
+#: Decodings tried on the validation speakers; the best is stored in the model file.
+BEAM_CHOICES = [BeamSearchConfig(beam_size=32, lm_weight=w, word_score=s)
+                for w in (0.5, 1.0, 1.5, 2.0) for s in (0.0, 1.0, 2.0)]
+
+
+def split_speakers(utterances: Sequence[Utterance], valid: int, test: int) -> dict[str, list[Utterance]]:
+    """Whole speakers: ``valid`` for validation, ``test`` for the development test, the rest for training."""
+    speakers = sorted({u.speaker for u in utterances})
+    if len(speakers) < valid + test + 1:
+        raise AsrError(f"{len(speakers)} speakers found; the split needs at least {valid + test + 1}")
+    random.Random(SEED_SPEAKERS).shuffle(speakers)
+    roles = {s: "valid" if i < valid else "dev test" if i < valid + test else "train" for i, s in enumerate(speakers)}
+    return {role: [u for u in utterances if roles[u.speaker] == role] for role in ("train", "valid", "dev test")}
+
+
+def augmented(recordings: Sequence[Utterance], folder: Path, rate: int, copies: int) -> list[Utterance]:
+    """The recordings and ``copies`` copies of each through random simulated channels and speeds."""
+    made = list(recordings)
+    for index in range(copies):
+        made += make_channel_copies(recordings, folder / f"train_channel{index}", rate, ChannelConfig(),
+                                    seed=SEED_COPIES + index, speeds=SPEEDS)
+    return made
+
+
+def lexicon_and_lm(train_set: Sequence[Utterance], folder: Path, order: int) -> tuple[list[str], Path]:
+    """The training transcripts' words, and an ``order``-gram LM of the transcripts (EXP/lm.arpa)."""
+    texts = [normalize_text(u.text) for u in train_set]
+    lm_path = folder / "lm.arpa"
+    write_arpa(build_arpa(texts, order=order), lm_path)
+    return sorted({w for t in texts for w in t.split()}), lm_path
+
+
+def main() -> int:
+    parser = recipe_parser(__doc__, HERE / "config.toml", data_help="the AN4 folder (etc/, wav/)")
+    parser.add_argument("--valid-speakers", type=int, default=8, help="speakers held out for validation")
+    parser.add_argument("--test-speakers", type=int, default=8, help="speakers held out for the development test")
+    parser.add_argument("--copies", type=int, default=2, help="simulated-channel copies of each training recording")
+    parser.add_argument("--lm-order", type=int, default=3, help="order of the word n-gram LM")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    exp = Path(args.exp_dir)
+    config = load_config(args.config, args.set)
+    rate = config.features.sample_rate
+    started = time.time()
+
+    data_dir = require_data_dir(args.data_dir, EXPECTED, "etc/an4_train.transcription")
+    report = prepare_an4(data_dir, exp / "data")
+    sets = split_speakers([u for u in report.splits.get("train", []) if u.text], args.valid_speakers,
+                          args.test_speakers)
+    tests = {"valid": sets["valid"], "dev test": sets["dev test"]}
+    if report.splits.get("test"):
+        tests["AN4 test"] = report.splits["test"]
+    train_set = augmented(sets["train"], exp, rate, args.copies)
+    words, lm_path = lexicon_and_lm(sets["train"], exp, args.lm_order)
+
+    result = train(config, train_set, sets["valid"], exp, resume=True)
+    recognizer = load_model(result.best_model)
+    beam, choice_rows = choose_decoding(recognizer, sets["valid"], BEAM_CHOICES, words, lm_path)
+    recognizer.set_default_decoding(beam, lexicon=words, lm=lm_path).save(exp / "model.pt")
+    from asr.onnx_export import export_onnx  # needs the onnx package only here
+
+    export_onnx(load_model(exp / "model.pt"), exp / "model.onnx")
+
+    variants = [("greedy", lambda r: r.use_greedy()),
+                ("beam+lexicon", lambda r: r.use_beam_search(beam, lexicon=words)),
+                ("beam+lexicon+LM", lambda r: r.use_beam_search(beam, lexicon=words, lm=lm_path))]
+    rows = []
+    for name, utterances in tests.items():
+        for variant, evaluation in evaluate_variants(recognizer, utterances, variants, exp,
+                                                     name.replace(" ", "_")).items():
+            rows.append([name, len({u.speaker for u in utterances}), len(utterances), variant,
+                         percent(evaluation.score.wer), percent(evaluation.score.cer)])
+
+    minutes = (time.time() - started) / 60
+    command = " ".join(["python", "recipes/an4/run.py", *sys.argv[1:]])
+    text = (f"# CMU AN4\n\n{provenance()}; {minutes:.1f} minutes on this machine.\n\nCommand: `{command}`\n\n"
+            f"Training: {len(sets['train'])} recordings of {len({u.speaker for u in sets['train']})} speakers, "
+            f"{len(train_set)} utterances with {args.copies} simulated-channel copies each; lexicon of "
+            f"{len(words)} words and a {args.lm_order}-gram LM from the training transcripts only.\n\n"
+            "## Held-out speakers\n\n"
+            + markdown_table(["test set", "speakers", "utterances", "decoder", "WER", "CER"], rows)
+            + "\n## Decoding chosen on the validation speakers\n\n"
+            + markdown_table(["beam", "LM weight", "word score", "validation WER"], choice_rows)
+            + f"\nStored in `{exp / 'model.pt'}` and `{exp / 'model.onnx'}`: beam {beam.beam_size}, LM weight "
+            f"{beam.lm_weight}, word score {beam.word_score}, the lexicon and the LM.\n\n"
+            "![training and validation loss](loss.png)\n![validation WER and CER](error_rates.png)\n")
+    (exp / "results.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_recipe(main))
