@@ -69,9 +69,14 @@ def pseudo_label(recognizer: Recognizer, utterances: Sequence[Utterance], keep: 
     """
     if not utterances:
         raise AsrError("no audio to adapt on")
-    transcripts = recognizer.transcribe([u.audio for u in utterances])
-    scored = [(min(w.confidence for w in t.words), u, t.text) for u, t in zip(utterances, transcripts, strict=True)
-              if t.words]
+    results = recognizer.transcribe_files([u.audio for u in utterances])
+    # an unreadable file is left out (and logged), as a file with no words is: one bad file never aborts adapt
+    scored = []
+    for utt, (_, result) in zip(utterances, results, strict=True):
+        if isinstance(result, AsrError):
+            log.warning("adapt: skipped %s", result)
+        elif result.words:
+            scored.append((min(w.confidence for w in result.words), utt, result.text))
     scored.sort(key=lambda item: -item[0])
     chosen = scored[: max(1, round(keep * len(utterances)))] if scored else []
     return [Utterance(u.audio, text, u.duration, {**u.extra, "confidence": round(c, 4)}) for c, u, text in chosen]

@@ -263,11 +263,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_transcribe(args: argparse.Namespace) -> int:
     # No PyTorch import here: with a model.onnx, greedy decoding runs on onnxruntime alone (fast start-up).
-    import numpy as np
-
-    from asr.audio import audio_info
-    from asr.decode import Transcript
-    from asr.inference import LONG_AUDIO_SECONDS
     from asr.loading import load_model
     from asr.subtitles import to_srt, to_vtt
 
@@ -279,38 +274,23 @@ def run_transcribe(args: argparse.Namespace) -> int:
     recognizer = load_model(args.model)
     _apply_decoding_options(recognizer, args)
     status = 0
-    # Load in groups so that one bad file is reported while the rest are still transcribed.
-    for start in range(0, len(args.files), max(args.batch_size, 1)):
-        names = args.files[start : start + args.batch_size]
-        loaded: list[np.ndarray | AsrError | Transcript] = []
-        for name in names:
-            try:
-                if audio_info(name).duration > LONG_AUDIO_SECONDS:
-                    loaded.append(recognizer.transcribe_long(name))  # bounded memory, cut at pauses
-                else:
-                    loaded.append(recognizer.load(name))
-            except AsrError as error:
-                loaded.append(error)
-        short = [w for w in loaded if isinstance(w, np.ndarray)]
-        results = iter(recognizer.transcribe_waveforms(short, args.batch_size))
-        for name, item in zip(names, loaded, strict=True):
-            if isinstance(item, AsrError):
-                print(f"transcribe: {item}", file=sys.stderr)
-                status = 1
-                continue
-            result = item if isinstance(item, Transcript) else next(results)
-            if args.format == "json":
-                print(json.dumps({"file": name, **result.to_dict()}, ensure_ascii=False))
-            elif args.format in ("srt", "vtt"):
-                subtitles = (to_srt if args.format == "srt" else to_vtt)(result.words)
-                if args.output_dir:
-                    Path(args.output_dir).mkdir(parents=True, exist_ok=True)
-                    subtitle_paths[name].write_text(subtitles)
-                else:
-                    print(subtitles, end="")
+    for name, result in recognizer.transcribe_files(args.files, args.batch_size):
+        if isinstance(result, AsrError):
+            print(f"transcribe: {result}", file=sys.stderr)
+            status = 1
+            continue
+        if args.format == "json":
+            print(json.dumps({"file": name, **result.to_dict()}, ensure_ascii=False))
+        elif args.format in ("srt", "vtt"):
+            subtitles = (to_srt if args.format == "srt" else to_vtt)(result.words)
+            if args.output_dir:
+                Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+                subtitle_paths[name].write_text(subtitles)
             else:
-                print(f"{name}\t{result.text}")
-            sys.stdout.flush()
+                print(subtitles, end="")
+        else:
+            print(f"{name}\t{result.text}")
+        sys.stdout.flush()
     return status
 
 

@@ -36,25 +36,22 @@ def evaluate(
 ) -> Evaluation:
     """Transcribe every utterance and score against its text.
 
-    Unreadable audio is reported (in ``failed`` and the log) and left out of the score.
+    Files longer than a minute are cut at pauses (:meth:`BaseRecognizer.transcribe_files`); unreadable
+    audio is reported (in ``failed`` and the log) and left out of the score.
     ``output``, when given, receives one JSON line per utterance (see :func:`write_per_utterance`);
     ``report`` a Markdown error report (see :func:`asr.error_report.error_report`).
     """
     ids, refs, hyps, failed = [], [], [], []
-    for start in tqdm(range(0, len(utterances), batch_size), desc="decoding", unit="batch", disable=None,
-                      leave=False):
-        chunk, waveforms = [], []
-        for utt in utterances[start : start + batch_size]:
-            try:
-                waveforms.append(recognizer.load(utt.audio))
-                chunk.append(utt)
-            except AsrError as error:
-                failed.append((utt.id, str(error)))
-                log.warning("skipped %s", error)
-        for utt, result in zip(chunk, recognizer.transcribe_waveforms(waveforms, batch_size), strict=True):
-            ids.append(utt.id)
-            refs.append(utt.text)
-            hyps.append(result.text)
+    results = recognizer.transcribe_files([utt.audio for utt in utterances], batch_size)
+    for utt, (_, result) in tqdm(zip(utterances, results, strict=True), total=len(utterances), desc="decoding",
+                                 unit="file", disable=None, leave=False):
+        if isinstance(result, AsrError):
+            failed.append((utt.id, str(result)))
+            log.warning("skipped %s", result)
+            continue
+        ids.append(utt.id)
+        refs.append(utt.text)
+        hyps.append(result.text)
     if not ids:
         raise AsrError("no utterance could be decoded")
     if output is not None:

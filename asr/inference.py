@@ -9,7 +9,7 @@ model file) and :class:`asr.onnx_model.OnnxRecognizer` (onnxruntime, a ``.onnx``
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,14 +120,48 @@ class BaseRecognizer:
     ) -> Transcript | list[Transcript]:
         """Transcribe one input (path, numpy array or tensor) or a list of them.
 
-        Lists are decoded in batches of similar length; results come back in input order.
+        Lists are decoded in batches of similar length; results come back in input order. Files (alone or
+        in a list of paths) longer than :data:`LONG_AUDIO_SECONDS` are cut at pauses. The first unreadable
+        file raises its ``AsrError``; :meth:`transcribe_files` reports each file's error instead.
         """
-        if isinstance(audio, list | tuple):
-            waveforms = [self.load(a, sample_rate) for a in audio]
-            return self.transcribe_waveforms(waveforms, batch_size)
-        if isinstance(audio, str | os.PathLike) and audio_info(audio).duration > LONG_AUDIO_SECONDS:
-            return self.transcribe_long(audio)
-        return self.transcribe_waveforms([self.load(audio, sample_rate)], batch_size)[0]
+        single = not isinstance(audio, list | tuple)
+        inputs = [audio] if single else list(audio)
+        if all(isinstance(a, str | os.PathLike) for a in inputs):
+            results = []
+            for _, result in self.transcribe_files(inputs, batch_size):
+                if isinstance(result, AsrError):
+                    raise result
+                results.append(result)
+        else:
+            results = self.transcribe_waveforms([self.load(a, sample_rate) for a in inputs], batch_size)
+        return results[0] if single else results
+
+    def transcribe_files(
+        self, paths: Sequence[str | os.PathLike[str]], batch_size: int = 16
+    ) -> Iterator[tuple[str | os.PathLike[str], Transcript | AsrError]]:
+        """Each file's transcript, or the ``AsrError`` that kept it from one, in input order: the one way
+        through files that the CLI, ``evaluate``, ``adapt`` and the server share.
+
+        Files are read ``batch_size`` at a time (memory stays bounded however many there are) and decoded
+        in batches of similar length; files longer than :data:`LONG_AUDIO_SECONDS` are cut at pauses.
+        """
+        for start in range(0, len(paths), max(batch_size, 1)):
+            group = paths[start : start + batch_size]
+            results: list[Transcript | AsrError | None] = []
+            short, waveforms = [], []
+            for index, path in enumerate(group):
+                try:
+                    if audio_info(path).duration > LONG_AUDIO_SECONDS:
+                        results.append(self.transcribe_long(path))
+                        continue
+                    waveforms.append(self.load(path))
+                    short.append(index)
+                    results.append(None)
+                except AsrError as error:
+                    results.append(error)
+            for index, transcript in zip(short, self.transcribe_waveforms(waveforms, batch_size), strict=True):
+                results[index] = transcript
+            yield from zip(group, results, strict=True)
 
     def transcribe_long(self, path: str | os.PathLike[str], max_seconds: float = 30.0) -> Transcript:
         """Transcribe a file of any length in bounded memory, cutting it at pauses (see :mod:`asr.segment`).

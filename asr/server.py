@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from asr.audio import audio_info
 from asr.errors import AsrError
-from asr.inference import LONG_AUDIO_SECONDS, BaseRecognizer
+from asr.inference import BaseRecognizer
 
 _CHUNK = 1 << 20
 # A multipart body carries a few hundred bytes of boundaries and headers around the file itself.
@@ -62,16 +62,10 @@ class Transcriber:
             raise RequestError(413, f"{name}: the audio lasts {duration:.1f} s; this server accepts at most "
                                     f"{self.limits.max_audio_seconds:g} s")
         started = time.perf_counter()
-        try:
-            if duration > LONG_AUDIO_SECONDS:
-                with self._lock:
-                    result = self.recognizer.transcribe_long(path)
-            else:
-                waveform = self.recognizer.load(path)
-                with self._lock:
-                    result = self.recognizer.transcribe_waveforms([waveform])[0]
-        except AsrError as error:
-            raise RequestError(415, f"{name}: {_reason(error, path)}") from None
+        with self._lock:
+            _, result = next(self.recognizer.transcribe_files([path]))
+        if isinstance(result, AsrError):
+            raise RequestError(415, f"{name}: {_reason(result, path)}")
         return {"file": name, "duration": round(duration, 3), **result.to_dict(),
                 "processing_seconds": round(time.perf_counter() - started, 3)}
 
