@@ -148,12 +148,18 @@ def prepare_samples(
 
 def resample_samples(samples: np.ndarray, input_rate: int, output_rate: int) -> np.ndarray:
     """Band-limited resampling (libsoxr, high quality) ``(samples,)`` float32 -> ``(round(samples * output_rate
-    / input_rate),)``. Any pair of rates is exact, in memory proportional to the audio."""
+    / input_rate),)``, at least one sample for non-empty input. Any pair of rates is exact, in memory
+    proportional to the audio."""
     if input_rate == output_rate:
         return samples
     import soxr
 
-    return soxr.resample(samples, input_rate, output_rate, quality="HQ").astype(np.float32, copy=False)
+    resampled = soxr.resample(samples, input_rate, output_rate, quality="HQ").astype(np.float32, copy=False)
+    if resampled.size == 0 and samples.size > 0:
+        # less than one output sample's worth (1 sample at 32001 Hz -> 16 kHz): keep its mean, so that
+        # non-empty audio never becomes empty audio downstream
+        return np.array([samples.mean()], dtype=np.float32)
+    return resampled
 
 
 def resample(waveform: torch.Tensor, input_rate: int, output_rate: int) -> torch.Tensor:

@@ -82,3 +82,12 @@ def test_quietest_cut_finds_the_pause_in_the_second_half():
     cut = quietest_cut(loud, rate, 0.2)
     assert 7000 <= cut <= 7300
     assert quietest_cut(np.ones(10), rate, 0.2) == 10  # too short to hold a pause: no cut
+
+
+def test_resampling_never_turns_audio_into_nothing():
+    from asr.audio import resample_samples
+
+    one = np.array([0.25], dtype=np.float32)
+    assert resample_samples(one, 32001, 16000).tolist() == [0.25]  # soxr alone returns zero samples here
+    assert resample_samples(np.zeros(0, np.float32), 32001, 16000).size == 0
+    assert resample_samples(np.ones(32000, np.float32), 32000, 16000).size == 16000
