@@ -86,8 +86,9 @@ def _add_decoding_options(parser: argparse.ArgumentParser, quantize: bool = True
                            help="int8 dynamic quantization of the recurrent and output layers (faster on CPU)")
 
 
-def _apply_decoding_options(recognizer, args: argparse.Namespace) -> None:  # noqa: ANN001
-    """The model's own decoding, with each flag given on the command line overriding one setting."""
+def _apply_decoding_options(recognizer, args: argparse.Namespace):  # noqa: ANN001, ANN202
+    """The recogniser that decodes as the model file says, each flag given on the command line overriding
+    one setting."""
     from asr.decode import BeamSearchConfig
 
     if getattr(args, "quantize", False):
@@ -98,17 +99,16 @@ def _apply_decoding_options(recognizer, args: argparse.Namespace) -> None:  # no
     if args.greedy:
         if given:
             raise AsrError(f"--greedy cannot be combined with {', '.join(given)}")
-        recognizer.use_greedy()
-        return
+        return recognizer.with_greedy()
     if not given:
-        return  # the model file's decoding, set when it was loaded
+        return recognizer  # the model file's decoding, set when it was loaded
     stored = recognizer.decoding
     config = BeamSearchConfig(
         beam_size=stored.beam_size if args.beam is None else args.beam, beam_threshold=stored.beam_threshold,
         lm_weight=stored.lm_weight if args.lm_weight is None else args.lm_weight,
         word_score=stored.word_score if args.word_score is None else args.word_score)
-    recognizer.use_beam_search(config, lexicon=args.lexicon or stored.lexicon, lm=args.lm,
-                               lm_text=None if args.lm else stored.lm_arpa)
+    return recognizer.with_beam_search(config, lexicon=args.lexicon or stored.lexicon, lm=args.lm,
+                                       lm_text=None if args.lm else stored.lm_arpa)
 
 
 _MODEL_HELP = ("model file (model.pt, or model.onnx from asr export) or a packaged model's name; default: the "
@@ -251,7 +251,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     _check_output(args.output, args.manifest, args.model)
     _check_output(report, args.manifest, args.model)
     recognizer = load_model(args.model)
-    _apply_decoding_options(recognizer, args)
+    recognizer = _apply_decoding_options(recognizer, args)
     result = evaluate(recognizer, read_manifest(args.manifest), args.output, report=report)
     print(result.score.summary())
     if report:
@@ -272,7 +272,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
         raise AsrError("--output-dir is not a folder", args.output_dir)
     subtitle_paths = _subtitle_paths(args.files, args.output_dir, args.format) if args.output_dir else {}
     recognizer = load_model(args.model)
-    _apply_decoding_options(recognizer, args)
+    recognizer = _apply_decoding_options(recognizer, args)
     status = 0
     for name, result in recognizer.transcribe_files(args.files, args.batch_size):
         if isinstance(result, AsrError):
@@ -313,7 +313,7 @@ def run_adapt(args: argparse.Namespace) -> int:
             print(f"adapt: skipped: {error}", file=sys.stderr)
     config = AdaptConfig(rounds=args.rounds, keep=args.keep, epochs=args.epochs, lr=args.lr)
     recognizer = load_torch_model(args.model)
-    _apply_decoding_options(recognizer, args)
+    recognizer = _apply_decoding_options(recognizer, args)
     reports = adapt(recognizer, utterances, config)
     recognizer.metadata = {**recognizer.metadata, "adapted": {"files": len(utterances), "rounds": args.rounds,
                                                               "keep": args.keep, "epochs": args.epochs,
@@ -347,7 +347,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     limits = ServerLimits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_audio_seconds=args.max_seconds)
     recognizer = load_model(args.model)
-    _apply_decoding_options(recognizer, args)
+    recognizer = _apply_decoding_options(recognizer, args)
     serve(args.model, args.host, args.port, limits, recognizer)
     return 0
 

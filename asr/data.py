@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 from tqdm import tqdm
 
 from asr.audio import load_audio
@@ -81,7 +82,7 @@ def load_examples(
             text = normalize_text(utt.text)
             try:
                 targets = vocab.encode(text)
-                features = extractor.raw(load_audio(utt.audio, sample_rate))
+                features = extractor.one(load_audio(utt.audio, sample_rate), normalised=False)
             except AsrError as error:
                 skipped.append((utt.id, str(error)))
                 continue
@@ -103,7 +104,8 @@ def feature_statistics(examples: Sequence[Example], extractor: FeatureExtractor)
     dim = extractor.config.dim
     stats = RunningStatistics(dim)
     for example in examples:
-        stats.add(extractor.centre(example.features))
+        features = example.features.float().unsqueeze(0)
+        stats.add(extractor.centre(features, torch.tensor([features.shape[1]]))[0])
     return stats.result()
 
 
@@ -111,13 +113,10 @@ def collate(examples: Sequence[Example], extractor: FeatureExtractor) -> Batch:
     """Normalise and zero-pad a list of examples into a :class:`Batch`."""
     lengths = torch.tensor([e.features.shape[0] for e in examples])
     target_lengths = torch.tensor([e.targets.numel() for e in examples])
-    dim = examples[0].features.shape[1]
-    features = torch.zeros(len(examples), int(lengths.max()), dim)
-    targets = torch.zeros(len(examples), int(target_lengths.max()), dtype=torch.long)
+    raw = pad_sequence([e.features.float() for e in examples], batch_first=True)
+    targets = pad_sequence([e.targets for e in examples], batch_first=True)
     with torch.no_grad():
-        for i, e in enumerate(examples):
-            features[i, : lengths[i]] = extractor.normalise(e.features.float())
-            targets[i, : target_lengths[i]] = e.targets
+        features = extractor.normalise(raw, lengths)
     return Batch(features, lengths, targets, target_lengths, [e.text for e in examples], [e.id for e in examples])
 
 

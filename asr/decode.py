@@ -21,6 +21,7 @@ import numpy as np
 from asr.errors import AsrError
 from asr.lm import read_arpa
 from asr.quiet import quiet_stderr
+from asr.spec import DEFAULT_BEAM_SIZE, DEFAULT_BEAM_THRESHOLD, DEFAULT_LM_WEIGHT
 from asr.text import BLANK_INDEX, WORD_SEPARATOR, Vocabulary, normalize_text
 
 #: Log-probabilities or lengths as either library holds them.
@@ -141,10 +142,10 @@ class GreedyDecoder:
 class BeamSearchConfig:
     """Beam-search settings (flashlight's CTC decoder)."""
 
-    beam_size: int = 16  # hypotheses kept per frame
+    beam_size: int = DEFAULT_BEAM_SIZE  # hypotheses kept per frame
     beam_size_token: int | None = None  # tokens considered per frame; None means all
-    beam_threshold: float = 30.0  # prune hypotheses this far (log) below the best
-    lm_weight: float = 0.5  # weight of the word language model
+    beam_threshold: float = DEFAULT_BEAM_THRESHOLD  # prune hypotheses this far (log) below the best
+    lm_weight: float = DEFAULT_LM_WEIGHT  # weight of the word language model
     word_score: float = 0.0  # added per word: the word insertion bonus
     unk_score: float = float("-inf")  # score of a word outside the lexicon (-inf forbids them)
 

@@ -1,16 +1,18 @@
 """Acoustic features: log-mel filterbanks or MFCCs, global mean/variance normalisation, SpecAugment.
 
-The transforms are torchaudio's; this module only fixes their settings from a :class:`FeatureConfig`
-and keeps derived tensors (filterbank, normalisation statistics) as buffers so that a saved model
-carries them.
+One :class:`FeatureExtractor` serves training, inference and the ONNX graph: padded batches in, features
+that ignore the padding out. Its constants (window, mel filterbank, DCT) are torchaudio's; the model file
+stores only the normalisation statistics and the :class:`FeatureConfig` they are rebuilt from.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torchaudio.functional as AF
 import torchaudio.transforms as T
 from torch import nn
 
@@ -61,59 +63,92 @@ class FeatureConfig:
 
 
 class FeatureExtractor(nn.Module):
-    """Waveform to normalised feature frames.
+    """Padded waveforms to normalised feature frames: the one front end of training, inference and ONNX.
 
-    ``(samples,)`` or ``(batch, samples)`` -> ``(frames, dim)`` or ``(batch, frames, dim)``.
-    Normalisation uses the buffers ``mean`` and ``std`` (identity until :meth:`set_statistics`).
+    ``forward(waveforms (batch, samples), lengths (batch,)) -> (features (batch, frames, dim), frames (batch,))``.
+    Row ``i`` holds ``lengths[i]`` samples followed by any padding; its features are those of the
+    unpadded waveform alone (the STFT's centring reflects each row at its own end) and are zero after
+    ``frames[i]``. Normalisation uses the buffers ``mean`` and ``std`` (identity until
+    :meth:`set_statistics`). Only basic operations are used (the STFT is a strided convolution with the
+    windowed DFT basis, as ONNX has no complex numbers), so the module exports to ONNX as it is; its
+    constants are torchaudio's (window, mel filterbank, DCT), and a test checks its output against
+    torchaudio's ``MelSpectrogram`` and ``MFCC``.
     """
 
     def __init__(self, config: FeatureConfig) -> None:
         super().__init__()
         self.config = config
-        n_fft = 1 << (config.win_length - 1).bit_length()
-        mel_kwargs = dict(
-            n_fft=n_fft,
-            win_length=config.win_length,
-            hop_length=config.hop_length,
-            f_min=config.f_min,
-            f_max=config.f_max,
-            n_mels=config.n_mels,
-            center=True,
-            power=2.0,
-        )
-        if config.kind == "mfcc":
-            self.transform: nn.Module = T.MFCC(
-                sample_rate=config.sample_rate, n_mfcc=config.n_mfcc, log_mels=True, melkwargs=mel_kwargs
-            )
-        else:
-            self.transform = T.MelSpectrogram(sample_rate=config.sample_rate, **mel_kwargs)
+        self.n_fft = 1 << (config.win_length - 1).bit_length()
+        self.hop = config.hop_length
+        self.pad = self.n_fft // 2  # the centring of torch.stft(center=True)
+        window = torch.hann_window(config.win_length, dtype=torch.float64)
+        left = (self.n_fft - config.win_length) // 2  # torch.stft centres a shorter window in the FFT frame
+        window = nn.functional.pad(window, (left, self.n_fft - config.win_length - left))
+        time = torch.arange(self.n_fft, dtype=torch.float64)
+        freq = torch.arange(self.n_fft // 2 + 1, dtype=torch.float64)
+        angle = 2 * math.pi * freq.unsqueeze(1) * time.unsqueeze(0) / self.n_fft  # (freqs, n_fft)
+        basis = torch.cat([torch.cos(angle), -torch.sin(angle)]) * window
+        # Derived constants are not saved: a model file holds only the statistics (and its FeatureConfig).
+        self.register_buffer("basis", basis.float().unsqueeze(1), persistent=False)  # (2 * freqs, 1, n_fft)
+        filterbank = AF.melscale_fbanks(self.n_fft // 2 + 1, config.f_min, config.f_max or config.sample_rate / 2,
+                                        config.n_mels, config.sample_rate)
+        self.register_buffer("filterbank", filterbank, persistent=False)  # (freqs, n_mels)
+        dct = AF.create_dct(config.n_mfcc, config.n_mels, "ortho") if config.kind == "mfcc" else torch.empty(0)
+        self.register_buffer("dct", dct, persistent=False)  # (n_mels, n_mfcc)
         self.register_buffer("mean", torch.zeros(config.dim))
         self.register_buffer("std", torch.ones(config.dim))
 
-    def raw(self, waveform: torch.Tensor) -> torch.Tensor:
-        """Un-normalised features: ``(..., samples) -> (..., frames, dim)``."""
-        features = self.transform(waveform)
-        if self.config.kind == "fbank":
-            features = torch.log(features + LOG_FLOOR)
-        return features.transpose(-1, -2)
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features, frames = self.raw(waveforms, lengths)
+        return self.normalise(features, frames), frames
 
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        return self.normalise(self.raw(waveform))
+    def raw(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Un-normalised log-mel or MFCC features ``(batch, frames, dim)``, zero after each row's frames,
+        and the frame counts ``(batch,)``."""
+        frames = self.num_frames(lengths)
+        spectrum = nn.functional.conv1d(self.centred(waveforms, lengths).unsqueeze(1), self.basis, stride=self.hop)
+        real, imag = spectrum.chunk(2, dim=1)  # (batch, freqs, frames) each
+        power = (real * real + imag * imag).transpose(1, 2)  # (batch, frames, freqs)
+        features = torch.log(power @ self.filterbank + LOG_FLOOR)
+        if self.config.kind == "mfcc":
+            features = features @ self.dct
+        return features * self.valid(features, frames), frames
 
-    def normalise(self, features: torch.Tensor) -> torch.Tensor:
-        """``(frames, dim)`` raw features -> zero mean and unit variance per dimension."""
-        return (self.centre(features) - self.mean) / self.std
+    def centred(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Each row reflect-padded by ``pad`` samples at both ends of its own length (torch.stft's
+        ``center=True``), as one gather so that it exports: ``(batch, samples) -> (batch, samples + 2 * pad)``."""
+        last = (lengths.long() - 1).clamp(min=0).unsqueeze(1)  # (batch, 1): each row's last sample
+        position = (torch.arange(waveforms.shape[1] + 2 * self.pad) - self.pad).unsqueeze(0).abs()
+        position = torch.where(position > last, 2 * last - position, position)  # reflect at the row's end
+        position = torch.minimum(position.clamp(min=0), last)  # rows shorter than pad: stay inside
+        return waveforms.gather(1, position)
 
-    def centre(self, features: torch.Tensor) -> torch.Tensor:
-        """Per-utterance mean subtraction when ``utterance_cmn`` is set; the global statistics are
-        computed on this output. ``(frames, dim)`` -> same shape (one utterance, no padding)."""
-        if self.config.utterance_cmn:
-            return features - features.mean(dim=-2, keepdim=True)
-        return features
+    def normalise(self, features: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """Raw ``(batch, frames, dim)`` features -> zero mean and unit variance per dimension, zero padding."""
+        return (self.centre(features, frames) - self.mean) / self.std * self.valid(features, frames)
 
-    def num_frames(self, num_samples: int | torch.Tensor) -> int | torch.Tensor:
-        """Frames produced for a waveform of ``num_samples`` (centred STFT)."""
-        return num_samples // self.config.hop_length + 1
+    def centre(self, features: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """Per-utterance mean subtraction over each row's own frames when ``utterance_cmn`` is set (the
+        global statistics are computed on this output): ``(batch, frames, dim)`` -> same shape."""
+        if not self.config.utterance_cmn:
+            return features
+        valid = self.valid(features, frames)
+        return features - (features * valid).sum(1, keepdim=True) / frames.clamp(min=1).view(-1, 1, 1).float()
+
+    @staticmethod
+    def valid(features: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """``(batch, frames, 1)`` mask: 1 on each row's frames, 0 on its padding."""
+        return (torch.arange(features.shape[1]).unsqueeze(0) < frames.unsqueeze(1)).unsqueeze(2).to(features.dtype)
+
+    def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
+        """Frames produced for waveforms of ``num_samples`` (centred STFT)."""
+        return torch.div(num_samples, self.hop, rounding_mode="floor") + 1
+
+    def one(self, waveform: torch.Tensor, normalised: bool = True) -> torch.Tensor:
+        """One unpadded ``(samples,)`` waveform -> its ``(frames, dim)`` features."""
+        lengths = torch.tensor([waveform.shape[-1]])
+        features, _ = (self if normalised else self.raw)(waveform.reshape(1, -1), lengths)
+        return features[0]
 
     @torch.no_grad()
     def set_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:

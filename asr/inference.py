@@ -8,10 +8,11 @@ model file) and :class:`asr.onnx_model.OnnxRecognizer` (onnxruntime, a ``.onnx``
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -43,11 +44,12 @@ AudioInput = str | os.PathLike[str] | np.ndarray | Any
 
 
 class BaseRecognizer:
-    """Audio in, transcripts out. Subclasses set ``vocab``, ``sample_rate`` and ``frame_seconds``, call
-    :meth:`use_default_decoding` and implement :meth:`log_probs`.
+    """Audio in, transcripts out. Subclasses set ``vocab``, ``sample_rate``, ``frame_seconds`` and
+    ``decoding``, set ``decoder`` to :meth:`stored_decoder` and implement :meth:`log_probs`.
 
     ``decoding`` is the model file's own way of decoding (greedy, or beam search with its embedded lexicon
-    and LM), used unless :meth:`use_greedy` or :meth:`use_beam_search` choose another for this object.
+    and LM). A recogniser's decoder is fixed when it is made: :meth:`with_greedy`, :meth:`with_beam_search`
+    and :meth:`with_decoder` return a new recogniser that shares this one's model and decodes otherwise.
     """
 
     vocab: Vocabulary
@@ -59,10 +61,35 @@ class BaseRecognizer:
     #: Give audio without speech (silence, steady noise, hum) an empty transcript before the network sees it.
     detect_speech: bool = True
 
-    def use_default_decoding(self) -> BaseRecognizer:
-        """Decode as the model file says (:attr:`decoding`); returns ``self``."""
-        self.decoder = build_decoder(self.vocab, self.frame_seconds, self.decoding)
-        return self
+    def stored_decoder(self) -> GreedyDecoder | BeamSearchDecoder:
+        """The decoder that :attr:`decoding` (the model file's own decoding) describes."""
+        return build_decoder(self.vocab, self.frame_seconds, self.decoding)
+
+    def with_decoder(self, decoder: GreedyDecoder | BeamSearchDecoder) -> Self:
+        """A recogniser that shares this one's model (weights, features, settings) and decodes with
+        ``decoder``; this one is unchanged."""
+        other = copy.copy(self)
+        other.decoder = decoder
+        return other
+
+    def with_greedy(self) -> Self:
+        """A recogniser like this one that decodes greedily (best token per frame)."""
+        return self.with_decoder(GreedyDecoder(self.vocab, self.frame_seconds))
+
+    def with_beam_search(
+        self,
+        config: BeamSearchConfig | None = None,
+        lexicon: str | os.PathLike[str] | Sequence[str] | None = None,
+        lm: str | os.PathLike[str] | None = None,
+        lm_text: str | None = None,
+    ) -> Self:
+        """A recogniser like this one that decodes by beam search (optionally with a lexicon and an ARPA
+        LM, as a file or as text). The model file's own decoding is unchanged."""
+        return self.with_decoder(BeamSearchDecoder(self.vocab, self.frame_seconds, config, lexicon, lm, lm_text))
+
+    def with_stored_decoding(self) -> Self:
+        """A recogniser like this one that decodes as its model file says."""
+        return self.with_decoder(self.stored_decoder())
 
     def set_default_decoding(
         self,
@@ -70,8 +97,9 @@ class BaseRecognizer:
         lexicon: str | os.PathLike[str] | Sequence[str] | None = None,
         lm: str | os.PathLike[str] | None = None,
     ) -> BaseRecognizer:
-        """Make beam search with these settings the model's own decoding, stored when it is saved or
-        exported: the lexicon's words and the ARPA LM's text go into the model file. Returns ``self``."""
+        """Edit the model: beam search with these settings becomes its own decoding, written when it is saved
+        or exported (the lexicon's words and the ARPA LM's text go into the model file), and this recogniser
+        decodes so from now on. Returns ``self``."""
         config = config or BeamSearchConfig()
         words = None
         if lexicon is not None:
@@ -83,29 +111,13 @@ class BaseRecognizer:
         self.decoding = DecodingSpec("beam", beam_size=config.beam_size, beam_threshold=config.beam_threshold,
                                      lm_weight=config.lm_weight, word_score=config.word_score, lexicon=words,
                                      lm_arpa=arpa)
-        return self.use_default_decoding()
+        self.decoder = self.stored_decoder()
+        return self
 
     def log_probs(self, waveforms: Sequence[ArrayLike]) -> tuple[ArrayLike, ArrayLike]:
         """Mono waveforms at :attr:`sample_rate` -> ``(batch, frames', vocab)`` log-probabilities and
         ``(batch,)`` output lengths."""
         raise NotImplementedError
-
-    def use_greedy(self) -> BaseRecognizer:
-        """Switch to greedy decoding (the default); returns ``self``."""
-        self.decoder = GreedyDecoder(self.vocab, self.frame_seconds)
-        return self
-
-    def use_beam_search(
-        self,
-        config: BeamSearchConfig | None = None,
-        lexicon: str | os.PathLike[str] | Sequence[str] | None = None,
-        lm: str | os.PathLike[str] | None = None,
-        lm_text: str | None = None,
-    ) -> BaseRecognizer:
-        """Switch to beam search (optionally with a lexicon and an ARPA LM, as a file or as text);
-        returns ``self``. The model file's default decoding is unchanged."""
-        self.decoder = BeamSearchDecoder(self.vocab, self.frame_seconds, config, lexicon, lm, lm_text)
-        return self
 
     def load(self, audio: AudioInput, sample_rate: int | None = None) -> np.ndarray:
         """A path, or samples with their ``sample_rate``, as mono ``(samples,)`` at the model's rate."""

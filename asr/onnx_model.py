@@ -24,8 +24,10 @@ from asr.text import Vocabulary
 
 #: Metadata key of the settings in the ONNX file.
 METADATA_KEY = "asr_package"
-#: Version of the graph's inputs and outputs; files of another layout are refused.
-GRAPH_LAYOUT = 2
+#: Version of the graph's inputs and outputs. Layout 2 (before the one front end) wanted each waveform
+#: reflect-padded by the caller; it is still read, and padded here.
+GRAPH_LAYOUT = 3
+READABLE_LAYOUTS = (2, 3)
 
 
 def require_onnxruntime() -> tuple[Any, Any]:
@@ -51,10 +53,10 @@ class OnnxRecognizer(BaseRecognizer):
         self.vocab = Vocabulary(spec.vocabulary)
         self.sample_rate = int(graph["sample_rate"])
         self.frame_seconds = float(graph["frame_seconds"])
-        self.pad = int(graph["pad"])
+        self.pad = int(graph["pad"]) if graph["layout"] == 2 else 0  # layout 2: the caller centres the STFT
         self.metadata = spec.metadata
         self.decoding = spec.decoding
-        self.use_default_decoding()
+        self.decoder = self.stored_decoder()
 
     def quantize(self) -> OnnxRecognizer:
         raise AsrError("an ONNX model is not quantized here: use --quantize with the .pt model instead")
@@ -69,8 +71,8 @@ class OnnxRecognizer(BaseRecognizer):
             raise AsrError("audio is too short to transcribe (fewer than 2 samples)")
         batch = np.zeros((len(arrays), max(len(a) for a in arrays) + 2 * self.pad), dtype=np.float32)
         for row, samples in zip(batch, arrays, strict=True):
-            padded = np.pad(samples, self.pad, mode="reflect")  # the STFT's centring, per utterance
-            row[: len(padded)] = padded
+            samples = np.pad(samples, self.pad, mode="reflect") if self.pad else samples
+            row[: len(samples)] = samples
         num_samples = np.array([len(a) for a in arrays], dtype=np.int64)
         log_probs, lengths = self.session.run(None, {"waveforms": batch, "num_samples": num_samples})
         return log_probs, np.asarray(lengths)
@@ -101,6 +103,7 @@ def load_onnx_model(path: str | os.PathLike[str], threads: int | None = None) ->
         raise AsrError("the ONNX file's settings are not valid JSON", path) from None
     spec = spec_from_dict(settings, path)
     graph = settings.get("graph", {})
-    if graph.get("layout") != GRAPH_LAYOUT:
-        raise AsrError("exported by an older version of this toolkit: export the .pt model again", path)
+    if graph.get("layout") not in READABLE_LAYOUTS:
+        raise AsrError(f"an ONNX graph of layout {graph.get('layout')}, which this version cannot run: export the "
+                       ".pt model again", path)
     return OnnxRecognizer(session, spec, graph)

@@ -50,7 +50,7 @@ class Recognizer(BaseRecognizer):
         self.metadata = metadata or {}
         self.decoding = decoding or DecodingSpec()
         self.quantized = False
-        self.use_default_decoding()
+        self.decoder = self.stored_decoder()
 
     @property
     def sample_rate(self) -> int:
@@ -83,10 +83,10 @@ class Recognizer(BaseRecognizer):
     def log_probs(self, waveforms: Sequence[ArrayLike]) -> tuple[torch.Tensor, torch.Tensor]:
         """Mono waveforms (tensors or arrays) -> ``(batch, frames', vocab)`` log-probabilities and
         ``(batch,)`` lengths."""
-        features = [self.extractor(torch.as_tensor(w)) for w in waveforms]
-        lengths = torch.tensor([f.shape[0] for f in features])
-        padded = torch.nn.utils.rnn.pad_sequence(features, batch_first=True)
-        return self.network(padded, lengths)
+        tensors = [torch.as_tensor(w, dtype=torch.float32) for w in waveforms]
+        lengths = torch.tensor([t.shape[0] for t in tensors])
+        features, frames = self.extractor(torch.nn.utils.rnn.pad_sequence(tensors, batch_first=True), lengths)
+        return self.network(features, frames)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the model file (see :mod:`asr.checkpoint`)."""

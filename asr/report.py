@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime
 import os
 import subprocess
+import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -13,8 +15,8 @@ from asr.evaluate import Evaluation, evaluate
 from asr.inference import BaseRecognizer
 from asr.manifest import Utterance
 
-#: A decoding variant: a name and a function that switches the recognizer to it.
-Variant = tuple[str, Callable[[BaseRecognizer], None]]
+#: A decoding variant: a name and a function that gives the recogniser that decodes so.
+Variant = tuple[str, Callable[[BaseRecognizer], BaseRecognizer]]
 
 
 def evaluate_variants(recognizer: BaseRecognizer, utterances: Sequence[Utterance], variants: Sequence[Variant],
@@ -25,12 +27,10 @@ def evaluate_variants(recognizer: BaseRecognizer, utterances: Sequence[Utterance
     (the error report: confusions and alignments, worst first).
     """
     results = {}
-    for name, switch in variants:
-        switch(recognizer)
+    for name, decoding in variants:
         stem = None if output_dir is None else Path(output_dir) / f"{tag}.{name.replace(' ', '_')}"
-        results[name] = evaluate(recognizer, utterances, None if stem is None else f"{stem}.jsonl",
+        results[name] = evaluate(decoding(recognizer), utterances, None if stem is None else f"{stem}.jsonl",
                                  report=None if stem is None else f"{stem}.errors.md")
-    recognizer.use_greedy()
     return results
 
 
@@ -44,7 +44,7 @@ def choose_decoding(recognizer: BaseRecognizer, valid: Sequence[Utterance], choi
     rows: list[list[object]] = []
     best: tuple[float, BeamSearchConfig] | None = None
     for beam in choices:
-        variant = [("beam", lambda r, b=beam: r.use_beam_search(b, lexicon=lexicon, lm=lm))]
+        variant = [("beam", lambda r, b=beam: r.with_beam_search(b, lexicon=lexicon, lm=lm))]
         wer = evaluate_variants(recognizer, valid, variant)["beam"].score.wer
         rows.append([beam.beam_size, beam.lm_weight, beam.word_score, percent(wer)])
         if best is None or wer < best[0]:
@@ -66,6 +66,18 @@ def provenance() -> str:
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     return f"commit {commit}, {datetime.date.today().isoformat()}"
+
+
+def results_header(title: str, started: float, detail: str = "") -> str:
+    """The head of every recipe's results.md: title, commit, date, minutes since ``started`` (a
+    ``time.time()``), and the command that ran, with the script path as seen from the repository root."""
+    script = Path(sys.argv[0]).resolve()
+    root = Path(__file__).resolve().parents[1]
+    shown = script.relative_to(root) if script.is_relative_to(root) else Path(sys.argv[0])
+    command = " ".join(["python", shown.as_posix(), *sys.argv[1:]])
+    minutes = (time.time() - started) / 60
+    return (f"# {title}\n\n{provenance()}; {minutes:.1f} minutes on this machine{detail}.\n\n"
+            f"Command: `{command}`\n\n")
 
 
 def percent(value: float) -> str:

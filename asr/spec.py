@@ -22,14 +22,20 @@ FORMAT_NAME = "asr-model"
 FORMAT_VERSION = 2
 
 
+#: Beam-search defaults, shared by :class:`DecodingSpec` and :class:`asr.decode.BeamSearchConfig`.
+DEFAULT_BEAM_SIZE = 16
+DEFAULT_BEAM_THRESHOLD = 30.0
+DEFAULT_LM_WEIGHT = 0.5
+
+
 @dataclass
 class DecodingSpec:
     """How a model decodes unless the caller says otherwise (command-line flags only override it)."""
 
     method: Literal["greedy", "beam"] = "greedy"
-    beam_size: int = 16  # hypotheses kept per frame
-    beam_threshold: float = 30.0  # prune hypotheses this far (log) below the best
-    lm_weight: float = 0.5  # weight of the word n-gram LM
+    beam_size: int = DEFAULT_BEAM_SIZE  # hypotheses kept per frame
+    beam_threshold: float = DEFAULT_BEAM_THRESHOLD  # prune hypotheses this far (log) below the best
+    lm_weight: float = DEFAULT_LM_WEIGHT  # weight of the word n-gram LM
     word_score: float = 0.0  # added per word: the insertion bonus
     lexicon: list[str] | None = None  # the words the output may contain; None: any spelling
     lm_arpa: str | None = None  # the word n-gram LM, as ARPA text; None: no LM

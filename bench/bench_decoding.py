@@ -75,17 +75,19 @@ def main() -> int:
     for start in range(0, len(waveforms), 32):
         batches.append(recognizer.log_probs(waveforms[start : start + 32]))
 
-    def decode_all() -> list[str]:
-        return [t.text for log_probs, lengths in batches for t in recognizer.decoder(log_probs, lengths)]
+    decoder = recognizer.with_greedy().decoder
 
-    recognizer.use_greedy()
+    def decode_all() -> list[str]:
+        return [t.text for log_probs, lengths in batches for t in decoder(log_probs, lengths)]
+
     greedy_seconds, texts = best_of(3, decode_all)
     rows = [["greedy", "-", f"{1000 * greedy_seconds / audio_seconds:.3f}", "1.0x",
              f"{100 * score(refs, texts).wer:.2f}%"]]
     for setting, lexicon, lm_path in (("beam", None, None), ("beam + lexicon", DIGITS, None),
                                       ("beam + lexicon + LM", DIGITS, lm)):
         for beam in args.beams:
-            recognizer.use_beam_search(BeamSearchConfig(beam_size=beam, lm_weight=0.5), lexicon=lexicon, lm=lm_path)
+            decoder = recognizer.with_beam_search(BeamSearchConfig(beam_size=beam, lm_weight=0.5), lexicon=lexicon,
+                                                  lm=lm_path).decoder
             seconds, texts = best_of(2, decode_all)
             rows.append([setting, beam, f"{1000 * seconds / audio_seconds:.3f}", f"{seconds / greedy_seconds:.1f}x",
                          f"{100 * score(refs, texts).wer:.2f}%"])

@@ -1,4 +1,5 @@
-"""Feature front end: our log-mel (torchaudio) against librosa's on the same audio, same settings.
+"""Feature front end: ours (one file at a time, and padded batches) against librosa's and torchaudio's
+``MelSpectrogram`` on the same audio, same settings.
 
     python bench/bench_features.py --data-dir ../shared/data/fsdd [--files 500]
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import librosa
 import numpy as np
 import torch
+import torchaudio
 
 from asr.audio import load_audio
 from asr.features import FeatureConfig, FeatureExtractor
@@ -35,10 +37,26 @@ def main() -> int:
     extractor = FeatureExtractor(config)
     n_fft = 1 << (config.win_length - 1).bit_length()
 
-    def ours() -> None:
+    reference = torchaudio.transforms.MelSpectrogram(8000, n_fft=n_fft, win_length=config.win_length,
+                                                     hop_length=config.hop_length, f_min=config.f_min,
+                                                     f_max=4000.0, n_mels=40)
+
+    def torchaudios() -> None:
         with torch.inference_mode():
             for w in waves:
-                extractor.raw(w)
+                torch.log(reference(w) + 1e-6)
+
+    def ours_one_by_one() -> None:
+        with torch.inference_mode():
+            for w in waves:
+                extractor.one(w, normalised=False)
+
+    def ours_batched() -> None:
+        with torch.inference_mode():
+            for start in range(0, len(waves), 32):
+                batch = waves[start : start + 32]
+                lengths = torch.tensor([len(w) for w in batch])
+                extractor.raw(torch.nn.utils.rnn.pad_sequence(batch, batch_first=True), lengths)
 
     def theirs() -> None:
         for a in arrays:
@@ -48,7 +66,9 @@ def main() -> int:
             np.log(mel + 1e-6)
 
     results = {}
-    for name, run in (("librosa", theirs), ("asr (torchaudio)", ours)):
+    runs = (("librosa", theirs), ("torchaudio", torchaudios), ("asr, one by one", ours_one_by_one),
+            ("asr, batches of 32", ours_batched))
+    for name, run in runs:
         run()  # warm-up
         times = []
         for _ in range(args.repeats):

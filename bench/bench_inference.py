@@ -37,7 +37,7 @@ def time_ours(model_path: Path, files: list[str], beam: dict | None,
     if quantize:
         model.quantize()
     if beam is not None:
-        model.use_beam_search(lexicon=beam["lexicon"], lm=beam["lm"])
+        model = model.with_beam_search(lexicon=beam["lexicon"], lm=beam["lm"])
     loaded = time.perf_counter()
     waveforms = [load_audio(f, model.sample_rate) for f in files]
     texts = [t.text for t in model.transcribe_waveforms(waveforms, batch_size=32)]

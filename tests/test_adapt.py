@@ -45,7 +45,7 @@ def test_pseudo_labels_are_the_most_confident_transcripts(trained_digits, new_re
 def test_adaptation_without_transcripts_improves_accuracy_on_unseen_recordings(trained_digits, new_recordings):
     pool, test = new_recordings
     recognizer = load_model(trained_digits.best_model)
-    recognizer.use_beam_search(lexicon=list(DIGITS))
+    recognizer = recognizer.with_beam_search(lexicon=list(DIGITS))
     before = _accuracy(recognizer, test)
     unlabelled = [type(u)(u.audio, "", u.duration, u.extra) for u in pool]  # the references are never seen
     reports = adapt(recognizer, unlabelled, AdaptConfig(rounds=2, epochs=3), progress=False)

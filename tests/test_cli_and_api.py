@@ -36,6 +36,22 @@ def test_python_api_paths_arrays_and_lists(trained_digits, ten_digits):
         model.transcribe(samples)
 
 
+def test_with_decoder_gives_a_new_recogniser_and_leaves_the_model_alone(trained_digits, ten_digits):
+    from asr.decode import BeamSearchDecoder, GreedyDecoder
+
+    model = asr.load_model(trained_digits.best_model)
+    stored = model.decoder
+    one_two = model.with_beam_search(lexicon=["one", "two"])
+    assert isinstance(one_two.decoder, BeamSearchDecoder) and one_two.network is model.network  # the model is shared
+    assert model.decoder is stored  # the original still decodes as its file says
+    audio = [u.audio for u in ten_digits[:4]]
+    assert {t.text for t in one_two.transcribe(audio)} <= {"one", "two", ""}  # only the lexicon's words
+    assert [t.text for t in model.transcribe(audio)] == [u.text for u in ten_digits[:4]]
+    greedy = one_two.with_greedy()
+    assert isinstance(greedy.decoder, GreedyDecoder) and isinstance(one_two.decoder, BeamSearchDecoder)
+    assert type(greedy.with_stored_decoding().decoder) is type(stored)
+
+
 def test_transcribe_prints_file_tab_text_in_order(trained_digits, ten_digits, capsys):
     files = [ten_digits[i].audio for i in (5, 0, 9)]
     assert transcribe_main(["--model", str(trained_digits.best_model), *files]) == 0

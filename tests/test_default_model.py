@@ -83,3 +83,17 @@ def test_transcribe_without_model_flag_or_torch(model):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"{path}\t{word}"
+
+
+def test_the_server_answers_with_the_onnx_model_without_torch(model):
+    path, word = recordings()[1]
+    code = ("import sys\nfrom fastapi.testclient import TestClient\nfrom asr.loading import load_model\n"
+            "from asr.server import create_app\n"
+            "client = TestClient(create_app(load_model(), None, 'default'))\n"
+            f"with open({str(path)!r}, 'rb') as audio:\n"
+            "    reply = client.post('/transcribe', files={'file': ('a.wav', audio, 'audio/wav')})\n"
+            "print(reply.status_code, reply.json()['text'])\n"
+            "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"200 {word}"

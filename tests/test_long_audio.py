@@ -28,7 +28,7 @@ def test_three_minutes_of_digits(trained_digits, ten_digits, tmp_path):
     assert all(len(w) <= 20 * 8000 for _, w in segments)
     assert sum(len(w) for _, w in segments) == sf.info(path).frames  # every sample once
 
-    model = load_model(trained_digits.best_model).use_beam_search(lexicon=[u.text for u in ten_digits])
+    model = load_model(trained_digits.best_model).with_beam_search(lexicon=[u.text for u in ten_digits])
     result = model.transcribe(str(path))
     # The tiny test model may miss a word anywhere (its weights depend on the CPU's float kernels); what
     # this test guards is the seams: a lost or doubled piece would cost many words, not one or two.

@@ -57,12 +57,12 @@ def test_flags_override_only_what_they_name(with_decoding, ten_digits, capsys):
 
     args = build_parser().parse_args(["transcribe", "--model", str(pt), "--beam", "3", "x.wav"])
     model = load_model(pt)
-    _apply_decoding_options(model, args)
-    assert model.decoder.config.beam_size == 3 and model.decoder.config.lm_weight == 0.7
-    assert model.decoder.words == WORDS  # the stored lexicon stays unless --lexicon replaces it
+    beam3 = _apply_decoding_options(model, args)
+    assert beam3.decoder.config.beam_size == 3 and beam3.decoder.config.lm_weight == 0.7
+    assert beam3.decoder.words == WORDS  # the stored lexicon stays unless --lexicon replaces it
+    assert model.decoder.config.beam_size == 8  # the loaded model still decodes as its file says
     args = build_parser().parse_args(["transcribe", "--model", str(pt), "--greedy", "x.wav"])
-    _apply_decoding_options(model, args)
-    assert isinstance(model.decoder, GreedyDecoder)
+    assert isinstance(_apply_decoding_options(model, args).decoder, GreedyDecoder)
 
 
 def test_version_1_files_are_migrated_and_newer_ones_refused(trained_digits, tmp_path):

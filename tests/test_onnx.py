@@ -13,9 +13,8 @@ import pytest
 import torch
 
 from asr.errors import AsrError
-from asr.features import FeatureConfig, FeatureExtractor
 from asr.loading import load_model
-from asr.onnx_export import ExportableFeatures, export_onnx
+from asr.onnx_export import export_onnx
 
 
 @pytest.fixture(scope="module")
@@ -54,26 +53,37 @@ def test_resampled_input_and_beam_search_match_too(trained_digits, ten_digits, e
     at_16k = np.repeat(samples, 2)  # a crude 16 kHz copy: both recognisers resample it the same way
     assert onnx_model.transcribe(at_16k, sample_rate=16000).text == torch_model.transcribe(at_16k, 16000).text
     files = [u.audio for u in ten_digits]
-    for model in (torch_model, onnx_model):
-        model.use_beam_search(lexicon=["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                                       "nine"])
+    digits = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    torch_model, onnx_model = (model.with_beam_search(lexicon=digits) for model in (torch_model, onnx_model))
     assert [t.text for t in onnx_model.transcribe(files)] == [t.text for t in torch_model.transcribe(files)]
 
 
-@pytest.mark.parametrize("kind", ["fbank", "mfcc"])
-def test_exportable_features_equal_torchaudios(kind):
-    extractor = FeatureExtractor(FeatureConfig(kind=kind, sample_rate=16000, n_mels=40, utterance_cmn=True))
-    extractor.set_statistics(torch.linspace(-1, 1, extractor.config.dim), torch.linspace(0.5, 2, extractor.config.dim))
-    exportable = ExportableFeatures(extractor)
-    waveforms = [torch.randn(n, generator=torch.Generator().manual_seed(n)) * 0.1 for n in (16000, 9001)]
-    padded = [torch.nn.functional.pad(w.view(1, 1, -1), (exportable.pad,) * 2, mode="reflect").view(-1)
-              for w in waveforms]
-    batch = torch.nn.utils.rnn.pad_sequence(padded, batch_first=True)
-    frames = torch.tensor([extractor(w).shape[0] for w in waveforms])
-    got = exportable(batch, frames)
-    for i, w in enumerate(waveforms):
-        torch.testing.assert_close(got[i, : frames[i]], extractor(w), atol=2e-3, rtol=1e-3)
-        assert not got[i, frames[i] :].any()  # padding stays zero, as the network expects
+def test_layout_2_files_from_before_the_one_front_end_still_run(trained_digits, ten_digits, tmp_path,
+                                                                 monkeypatch):
+    import onnx
+
+    import asr.onnx_export as onnx_export
+
+    torch_model = load_model(trained_digits.best_model)
+    pad = torch_model.extractor.pad
+
+    class PrePadded(onnx_export.WaveformModel):  # layout 2's input: each row reflect-padded by the caller
+        def forward(self, waveforms, num_samples):  # noqa: ANN001, ANN202
+            unpadded = torch.nn.functional.pad(waveforms[:, pad:], (0, pad))  # the same width, samples first
+            return super().forward(unpadded, num_samples)
+
+    monkeypatch.setattr(onnx_export, "WaveformModel", PrePadded)
+    monkeypatch.setattr(onnx_export, "GRAPH_LAYOUT", 2)
+    path = export_onnx(torch_model, tmp_path / "layout2.onnx")
+    graph = onnx.load(path)
+    settings = json.loads(graph.metadata_props[0].value)
+    settings["graph"]["pad"] = pad
+    graph.metadata_props[0].value = json.dumps(settings)
+    onnx.save(graph, path)
+    files = _test_files(trained_digits, ten_digits)
+    old = load_model(path)
+    assert old.pad == pad
+    assert [t.text for t in old.transcribe(files)] == [t.text for t in torch_model.transcribe(files)]
 
 
 def test_transcribe_with_an_onnx_model_never_imports_torch(exported, ten_digits):

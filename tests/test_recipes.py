@@ -40,12 +40,25 @@ def test_librispeech_recipe_on_a_tiny_tree(tmp_path, fsdd_dir):
             lines.append(f"{utt} {DIGITS[digit].upper()}")
         (chapter / f"{speaker}-100.trans.txt").write_text("\n".join(lines) + "\n")
     exp = tmp_path / "exp"
-    process = _run("librispeech/run.py", "--corpus-dir", str(root), "--exp-dir", str(exp), *TINY)
+    recipe = ["librispeech/run.py", "--corpus-dir", str(root), "--exp-dir", str(exp), *TINY]
+    # stage by stage: a later stage reads what the earlier one left, never the corpus again
+    process = _run(*recipe, "--stop-stage", "1")
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert (exp / "data" / "test-clean.jsonl").is_file() and not (exp / "model.pt").exists()
+    untrained = _run(*recipe, "--stage", "3")
+    assert untrained.returncode == 2 and "run stage 2 (train) first" in untrained.stderr, untrained.stderr
+    backwards = _run(*recipe, "--stage", "3", "--stop-stage", "2")
+    assert backwards.returncode == 2 and "stages run 1 to 3" in backwards.stderr
+    manifest = exp / "data" / "test-clean.jsonl"
+    manifest.write_text(manifest.read_text().splitlines()[0] + "\n")  # the edited manifest is what is scored
+    process = _run(*recipe, "--stage", "2")
     assert process.returncode == 0, process.stderr[-2000:]
     results = (exp / "results.md").read_text()
     for decoder in ("| test-clean | greedy |", "| test-clean | beam |", "| test-clean | beam+LM |",
                     "| dev-clean | greedy |"):
         assert decoder in results
+    assert "| test-clean | greedy |" in results and results.count(" | 1 |") == 3  # test-clean: one utterance
+    assert "Command: `python recipes/librispeech/run.py --corpus-dir" in results
     assert load_model(exp / "model.pt").sample_rate == 16000
     missing = _run("librispeech/run.py", "--corpus-dir", str(root), "--exp-dir", str(exp), "--train", "train-other")
     assert missing.returncode == 2 and "train-other" in missing.stderr

@@ -2,16 +2,16 @@
 
     python recipes/an4/run.py --data-dir ../shared/data/an4 --exp-dir exp/an4
 
-Stages:
+Stages (--stage/--stop-stage):
   1. manifests (data_prep an4); the training part's speakers shuffled once and split three ways:
      validation (model selection and the decoding choice), development test (scored, never looked at
-     before), training; the corpus's own test part, when DATA_DIR has it, is scored too;
-  2. the training set: the training speakers' recordings, plus copies through simulated rooms,
-     microphones and lines at perturbed speeds (asr.augment);
-  3. the BiLSTM-CTC (character units), and a lexicon and word n-gram LM from the training transcripts only;
-  4. beam, LM weight and word score chosen on the validation speakers and stored in EXP/model.pt (so
+     before), training; the corpus's own test part, when DATA_DIR has it, is scored too. The training set:
+     the training speakers' recordings, plus copies through simulated rooms, microphones and lines at
+     perturbed speeds (asr.augment);
+  2. the BiLSTM-CTC (character units); a lexicon and word n-gram LM from the training transcripts only;
+  3. beam, LM weight and word score chosen on the validation speakers and stored in EXP/model.pt (so
      `transcribe --model exp/an4/model.pt a.wav` decodes with them), exported to EXP/model.onnx;
-  5. EXP/results.md: greedy, beam + lexicon, beam + lexicon + LM, WER and CER per test set.
+  4. EXP/results.md: greedy, beam + lexicon, beam + lexicon + LM, WER and CER per test set.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from asr.decode import BeamSearchConfig
 from asr.errors import AsrError
 from asr.lm import build_arpa, write_arpa
 from asr.loading import load_model
-from asr.manifest import Utterance
-from asr.recipe import recipe_parser, require_data_dir, run_recipe
-from asr.report import choose_decoding, evaluate_variants, markdown_table, percent, provenance
+from asr.manifest import Utterance, read_manifest
+from asr.recipe import Stages, prepared, recipe_parser, require_data_dir, run_recipe, trained
+from asr.report import choose_decoding, evaluate_variants, markdown_table, percent, results_header
 from asr.text import normalize_text
 from asr.train import train
 from data_prep.an4 import prepare_an4
@@ -58,12 +58,23 @@ def split_speakers(utterances: Sequence[Utterance], valid: int, test: int) -> di
     return {role: [u for u in utterances if roles[u.speaker] == role] for role in ("train", "valid", "dev test")}
 
 
-def augmented(recordings: Sequence[Utterance], folder: Path, rate: int, copies: int) -> list[Utterance]:
-    """The recordings and ``copies`` copies of each through random simulated channels and speeds."""
+STAGES = ("prepare the manifests and the simulated-channel copies", "train",
+          "choose and store the decoding, export ONNX", "decode, score and write results.md")
+
+
+def augmented(recordings: Sequence[Utterance], folder: Path, rate: int, copies: int, make: bool) -> list[Utterance]:
+    """The recordings and ``copies`` copies of each through random simulated channels and speeds: made now
+    (``make``), or read from the manifests that making them left."""
     made = list(recordings)
     for index in range(copies):
-        made += make_channel_copies(recordings, folder / f"train_channel{index}", rate, ChannelConfig(),
-                                    seed=SEED_COPIES + index, speeds=SPEEDS)
+        out = folder / f"train_channel{index}"
+        if make:
+            made += make_channel_copies(recordings, out, rate, ChannelConfig(), seed=SEED_COPIES + index,
+                                        speeds=SPEEDS)
+        elif (out / "manifest.jsonl").is_file():
+            made += read_manifest(out / "manifest.jsonl")
+        else:
+            raise AsrError("no simulated-channel copies here: run stage 1 first", out)
     return made
 
 
@@ -76,39 +87,53 @@ def lexicon_and_lm(train_set: Sequence[Utterance], folder: Path, order: int) -> 
 
 
 def main() -> int:
-    parser = recipe_parser(__doc__, HERE / "config.toml", data_help="the AN4 folder (etc/, wav/)")
+    parser = recipe_parser(__doc__, HERE / "config.toml", data_help="the AN4 folder (etc/, wav/)", stages=STAGES)
     parser.add_argument("--valid-speakers", type=int, default=8, help="speakers held out for validation")
     parser.add_argument("--test-speakers", type=int, default=8, help="speakers held out for the development test")
     parser.add_argument("--copies", type=int, default=2, help="simulated-channel copies of each training recording")
     parser.add_argument("--lm-order", type=int, default=3, help="order of the word n-gram LM")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    stages = Stages.from_args(args)
     exp = Path(args.exp_dir)
     config = load_config(args.config, args.set)
     rate = config.features.sample_rate
     started = time.time()
 
     data_dir = require_data_dir(args.data_dir, EXPECTED, "etc/an4_train.transcription")
-    report = prepare_an4(data_dir, exp / "data")
-    sets = split_speakers([u for u in report.splits.get("train", []) if u.text], args.valid_speakers,
-                          args.test_speakers)
+    splits = prepared(stages, exp / "data", lambda: prepare_an4(data_dir, exp / "data"))
+    sets = split_speakers([u for u in splits.get("train", []) if u.text], args.valid_speakers, args.test_speakers)
     tests = {"valid": sets["valid"], "dev test": sets["dev test"]}
-    if report.splits.get("test"):
-        tests["AN4 test"] = report.splits["test"]
-    train_set = augmented(sets["train"], exp, rate, args.copies)
+    if splits.get("test"):
+        tests["AN4 test"] = splits["test"]
+    train_set = augmented(sets["train"], exp, rate, args.copies, make=1 in stages)
     words, lm_path = lexicon_and_lm(sets["train"], exp, args.lm_order)
+    if stages.last < 2:
+        return 0
 
-    result = train(config, train_set, sets["valid"], exp, resume=True)
-    recognizer = load_model(result.best_model)
-    beam, choice_rows = choose_decoding(recognizer, sets["valid"], BEAM_CHOICES, words, lm_path)
-    recognizer.set_default_decoding(beam, lexicon=words, lm=lm_path).save(exp / "model.pt")
-    from asr.onnx_export import export_onnx  # needs the onnx package only here
+    # The best checkpoint is the training's model.pt, which stage 3 rewrites with its decoding.
+    model = trained(stages, 2, lambda: train(config, train_set, sets["valid"], exp, resume=True).best_model,
+                    exp / "model.pt")
+    if 3 in stages:
+        recognizer = load_model(model)
+        beam, choice_rows = choose_decoding(recognizer, sets["valid"], BEAM_CHOICES, words, lm_path)
+        recognizer.set_default_decoding(beam, lexicon=words, lm=lm_path).save(exp / "model.pt")
+        (exp / "decoding_choices.md").write_text(
+            markdown_table(["beam", "LM weight", "word score", "validation WER"], choice_rows))
+        from asr.onnx_export import export_onnx  # needs the onnx package only here
 
-    export_onnx(load_model(exp / "model.pt"), exp / "model.onnx")
+        export_onnx(load_model(exp / "model.pt"), exp / "model.onnx")
+    if 4 not in stages:
+        return 0
+    recognizer = load_model(model)
+    if recognizer.decoding.method != "beam":
+        raise AsrError("the model has no stored decoding yet: run stage 3 first", model)
+    beam = BeamSearchConfig(beam_size=recognizer.decoding.beam_size, lm_weight=recognizer.decoding.lm_weight,
+                            word_score=recognizer.decoding.word_score)
 
-    variants = [("greedy", lambda r: r.use_greedy()),
-                ("beam+lexicon", lambda r: r.use_beam_search(beam, lexicon=words)),
-                ("beam+lexicon+LM", lambda r: r.use_beam_search(beam, lexicon=words, lm=lm_path))]
+    variants = [("greedy", lambda r: r.with_greedy()),
+                ("beam+lexicon", lambda r: r.with_beam_search(beam, lexicon=words)),
+                ("beam+lexicon+LM", lambda r: r.with_beam_search(beam, lexicon=words, lm=lm_path))]
     rows = []
     for name, utterances in tests.items():
         for variant, evaluation in evaluate_variants(recognizer, utterances, variants, exp,
@@ -116,16 +141,14 @@ def main() -> int:
             rows.append([name, len({u.speaker for u in utterances}), len(utterances), variant,
                          percent(evaluation.score.wer), percent(evaluation.score.cer)])
 
-    minutes = (time.time() - started) / 60
-    command = " ".join(["python", "recipes/an4/run.py", *sys.argv[1:]])
-    text = (f"# CMU AN4\n\n{provenance()}; {minutes:.1f} minutes on this machine.\n\nCommand: `{command}`\n\n"
+    text = (results_header("CMU AN4", started) +
             f"Training: {len(sets['train'])} recordings of {len({u.speaker for u in sets['train']})} speakers, "
             f"{len(train_set)} utterances with {args.copies} simulated-channel copies each; lexicon of "
             f"{len(words)} words and a {args.lm_order}-gram LM from the training transcripts only.\n\n"
             "## Held-out speakers\n\n"
             + markdown_table(["test set", "speakers", "utterances", "decoder", "WER", "CER"], rows)
             + "\n## Decoding chosen on the validation speakers\n\n"
-            + markdown_table(["beam", "LM weight", "word score", "validation WER"], choice_rows)
+            + (exp / "decoding_choices.md").read_text()
             + f"\nStored in `{exp / 'model.pt'}` and `{exp / 'model.onnx'}`: beam {beam.beam_size}, LM weight "
             f"{beam.lm_weight}, word score {beam.word_score}, the lexicon and the LM.\n\n"
             "![training and validation loss](loss.png)\n![validation WER and CER](error_rates.png)\n")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from asr.config import load_config
 from asr.errors import AsrError
-from asr.recipe import recipe_parser, require_data_dir, run_recipe, train_and_score
+from asr.recipe import Stages, prepared, recipe_parser, require_data_dir, run_recipe, train_and_score
 from data_prep.commonvoice import prepare_commonvoice
 
 HERE = Path(__file__).resolve().parent
@@ -25,12 +25,15 @@ def main() -> int:
                            data_help="language folder holding train.tsv, dev.tsv, clips/")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    stages = Stages.from_args(args)
     data_dir = require_data_dir(args.data_dir, EXPECTED, "train.tsv")
-    splits = prepare_commonvoice(data_dir, Path(args.exp_dir) / "data", splits=("train", "dev", "test")).splits
+    out = Path(args.exp_dir) / "data"
+    splits = prepared(stages, out, lambda: prepare_commonvoice(data_dir, out, splits=("train", "dev", "test")))
     if "train" not in splits:
         raise AsrError(f"no usable utterances in train.tsv; expected {EXPECTED}", data_dir)
     text = train_and_score("Common Voice", load_config(args.config, args.set), splits["train"],
-                           splits.get("dev"), {s: splits[s] for s in ("test",) if s in splits}, args.exp_dir)
+                           splits.get("dev"), {s: splits[s] for s in ("test",) if s in splits}, args.exp_dir,
+                           stages=stages)
     print(text)
     return 0
 

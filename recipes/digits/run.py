@@ -3,7 +3,7 @@
     python recipes/digits/run.py --data-dir ../shared/data --exp-dir exp/digits
     python recipes/digits/run.py --data-dir ../shared/data --exp-dir exp/digits --cross-validate --ablations
 
-DATA_DIR holds fsdd/, hd_digits/ and an4/ (an4/ is optional). Stages:
+DATA_DIR holds fsdd/, hd_digits/ and an4/ (an4/ is optional). Stages (--stage/--stop-stage):
   1. manifests of the three corpora; AN4's utterances made only of digit words ("oh" read as "zero"),
      its speakers split three ways: validation, test, and training;
   2. (--cross-validate) speaker-independent folds: whole speakers of both digit corpora held out, the
@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from asr.augment import ChannelConfig
@@ -36,8 +37,8 @@ from asr.evaluate import Evaluation
 from asr.lm import build_arpa, write_arpa
 from asr.loading import load_model
 from asr.manifest import Utterance
-from asr.recipe import recipe_parser, require_data_dir, run_recipe
-from asr.report import choose_decoding, evaluate_variants, markdown_table, percent, provenance
+from asr.recipe import Stages, prepared, recipe_parser, require_data_dir, run_recipe
+from asr.report import choose_decoding, evaluate_variants, markdown_table, percent, results_header
 from asr.train import train
 from data_prep.an4 import prepare_an4
 from data_prep.connected import ConnectedConfig, make_channel_copies, make_connected
@@ -52,10 +53,12 @@ SPEEDS = (0.9, 0.95, 1.0, 1.05, 1.1)
 TRAIN_CONNECTED = ConnectedConfig(min_words=1, max_words=7, speeds=SPEEDS, gain_db=(-6.0, 0.0),
                                   channel=CHANNEL, clean_fraction=0.3)
 TEST_CONNECTED = ConnectedConfig(min_words=3, max_words=7)
+STAGES = ("prepare the manifests", "cross-validation, learning curve and ablations (as their flags ask)",
+          "the final model", "write results.md")
 #: Seeds of the generated data, named so that each set is drawn once and never shares a draw with another.
 SEED_TRAIN_DATA, SEED_TEST_STRINGS = 100, 999
 #: Decodings tried on the validation speakers; the best is stored in the model file.
-BEAM_CHOICES = [BeamSearchConfig(beam_size=16, lm_weight=w, word_score=s) for w in (0.0, 0.5, 1.0) for s in (0.0, 1.0)]
+BEAM_CHOICES = [BeamSearchConfig(lm_weight=w, word_score=s) for w in (0.0, 0.5, 1.0) for s in (0.0, 1.0)]
 
 
 @dataclass
@@ -81,16 +84,18 @@ def digit_strings_only(utterances: Sequence[Utterance]) -> list[Utterance]:
     return kept
 
 
-def prepare(data_dir: Path, out: Path) -> Corpora:
-    """Stage 1: manifests, tagged by corpus."""
+def prepare(data_dir: Path, out: Path, stages: Stages | None = None) -> Corpora:
+    """Stage 1: manifests, tagged by corpus (a run that starts later reads them)."""
+    stages = stages or Stages(1, len(STAGES), STAGES)
     digits = []
     for corpus, prepare_corpus in (("fsdd", prepare_fsdd), ("hd_digits", prepare_hd_digits)):
-        report = prepare_corpus(data_dir / corpus, out / corpus)
+        splits = prepared(stages, out / corpus, partial(prepare_corpus, data_dir / corpus, out / corpus))
         digits += [dataclasses.replace(u, extra={**u.extra, "corpus": corpus})
-                   for split in report.splits.values() for u in split]
+                   for split in splits.values() for u in split]
     an4 = []
     if (data_dir / "an4").is_dir():
-        an4 = digit_strings_only(prepare_an4(data_dir / "an4", out / "an4").splits.get("train", []))
+        splits = prepared(stages, out / "an4", partial(prepare_an4, data_dir / "an4", out / "an4"))
+        an4 = digit_strings_only(splits.get("train", []))
     speakers = sorted({u.speaker for u in an4})
     random.Random(0).shuffle(speakers)
     third = len(speakers) // 3
@@ -136,8 +141,8 @@ def test_sets(corpora: Corpora, held_out: set[str], folder: Path, rate: int, str
 
 
 def decoders(lm_path: Path, beam: BeamSearchConfig) -> list:
-    return [("greedy", lambda r: r.use_greedy()),
-            ("beam+lexicon+LM", lambda r: r.use_beam_search(beam, lexicon=DIGIT_WORDS, lm=lm_path))]
+    return [("greedy", lambda r: r.with_greedy()),
+            ("beam+lexicon+LM", lambda r: r.with_beam_search(beam, lexicon=DIGIT_WORDS, lm=lm_path))]
 
 
 def accuracy(evaluation: Evaluation) -> float:
@@ -310,7 +315,7 @@ def export_onnx(model: Path, output: Path) -> None:
 
 
 def main() -> int:
-    parser = recipe_parser(__doc__, HERE / "config.toml",
+    parser = recipe_parser(__doc__, HERE / "config.toml", stages=STAGES,
                            data_help="folder holding fsdd/, hd_digits/ and (optionally) an4/")
     parser.add_argument("--connected", type=int, default=2000, help="connected training strings per model")
     parser.add_argument("--connected-test", type=int, default=100, help="connected test strings per corpus")
@@ -326,26 +331,26 @@ def main() -> int:
     parser.add_argument("--skip-final", action="store_true", help="stop after the cross-validation")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    stages = Stages.from_args(args)
     exp = Path(args.exp_dir)
     config = load_config(args.config, args.set)
     started = time.time()
 
     data_dir = require_data_dir(args.data_dir, EXPECTED, ["fsdd/recordings/[0-9]_*_*.wav", "fsdd/[0-9]_*_*.wav"])
     require_data_dir(data_dir / "hd_digits", EXPECTED, ["**/*.flac"], option="--data-dir's hd_digits/")
-    corpora = prepare(data_dir, exp / "data")
+    corpora = prepare(data_dir, exp / "data", stages)
     sections = []
-    if args.cross_validate:
+    if args.cross_validate and 2 in stages:
         sections.append(cross_validate(config, corpora, exp, args))
-    if args.ablations is not None:
+    if args.ablations is not None and 2 in stages:
         speakers = corpora.speakers("fsdd") + corpora.speakers("hd_digits")
         sections.append(ablations(config, corpora, speaker_folds(corpora, args.folds)[0], speakers, exp, args))
-    if not args.skip_final:
+    if not args.skip_final and 3 in stages:
         sections.append(final_model(config, corpora, exp, args))
+    if 4 not in stages:
+        return 0
 
-    minutes = (time.time() - started) / 60
-    command = " ".join(["python", "recipes/digits/run.py", *sys.argv[1:]])
-    text = (f"# English digits for any speaker\n\n{provenance()}; {minutes:.1f} minutes on this machine.\n\n"
-            f"Command: `{command}`\n\n" + "\n".join(sections))
+    text = results_header("English digits for any speaker", started) + "\n".join(sections)
     (exp / "results.md").write_text(text)
     print(text)
     return 0

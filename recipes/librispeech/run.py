@@ -14,7 +14,7 @@ from pathlib import Path
 
 from asr.config import load_config
 from asr.errors import AsrError
-from asr.recipe import recipe_parser, require_data_dir, run_recipe, train_and_score
+from asr.recipe import Stages, prepared, recipe_parser, require_data_dir, run_recipe, train_and_score
 from data_prep.librispeech import prepare_librispeech
 
 HERE = Path(__file__).resolve().parent
@@ -30,15 +30,18 @@ def main() -> int:
     parser.add_argument("--valid", default="dev-clean", help="split for model selection")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    stages = Stages.from_args(args)
     data_dir = require_data_dir(args.data_dir, EXPECTED, "*/*/*/*.trans.txt")
-    splits = prepare_librispeech(data_dir, Path(args.exp_dir) / "data").splits
+    out = Path(args.exp_dir) / "data"
+    splits = prepared(stages, out, lambda: prepare_librispeech(data_dir, out))
     missing = [s for s in [*args.train, args.valid] if s not in splits]
     if missing:
         raise AsrError(f"split(s) not found: {', '.join(missing)} (found: {', '.join(sorted(splits)) or 'none'}); "
                        f"expected {EXPECTED}", data_dir)
     text = train_and_score("LibriSpeech", load_config(args.config, args.set),
                            [u for s in args.train for u in splits[s]], splits[args.valid],
-                           {s: splits[s] for s in TESTS if s in splits}, args.exp_dir)
+                           {s: splits[s] for s in TESTS if s in splits}, args.exp_dir,
+                           stages=stages)
     print(text)
     return 0
 

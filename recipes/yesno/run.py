@@ -6,7 +6,7 @@ The last 4 training files are held back for model selection, so the test files a
 before the final scoring. Writes EXP/model.pt (which decodes with beam search over the lexicon unless told
 otherwise), EXP/results.md, the training plots and an error report per decoder.
 With several --seeds, the first seed's run is the one in EXP and each other seed trains and scores in EXP/seed_N;
-results.md shows every seed.
+results.md shows every seed. Stages (--stage/--stop-stage): 1 manifests, 2 training, 3 scoring and results.md.
 """
 
 from __future__ import annotations
@@ -15,14 +15,16 @@ import logging
 import sys
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
-from asr.config import load_config
+from asr.config import ExperimentConfig, load_config
 from asr.decode import BeamSearchConfig
 from asr.errors import AsrError
 from asr.loading import load_model
-from asr.recipe import recipe_parser, require_data_dir, run_recipe
-from asr.report import evaluate_variants, markdown_table, percent, provenance
+from asr.manifest import Utterance
+from asr.recipe import Stages, prepared, recipe_parser, require_data_dir, run_recipe, trained
+from asr.report import evaluate_variants, markdown_table, percent, results_header
 from asr.train import environment, train
 from data_prep.yesno import prepare_yesno
 
@@ -32,52 +34,63 @@ EXPECTED = "the yes/no corpus: 60 WAV files named by their words, such as 0_1_0_
 NUM_TRAIN = 31
 
 
+def train_with_decoding(config: ExperimentConfig, train_set: list[Utterance], valid_set: list[Utterance],
+                        exp: Path) -> Path:
+    """Train, then store in the model file the decoding the recipe scores best: beam search over the
+    two-word lexicon. Returns the model's path."""
+    model = train(config, train_set, valid_set, exp, resume=True).best_model
+    load_model(model).set_default_decoding(BeamSearchConfig(), lexicon=LEXICON).save(model)
+    return model
+
+
 def main() -> int:
     parser = recipe_parser(__doc__, HERE / "config.toml", data_help="yes/no folder of WAV files")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="train and score once per seed (default: the config's train.seed only)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    stages = Stages.from_args(args)
     exp = Path(args.exp_dir)
     started = time.time()
 
     data_dir = require_data_dir(args.data_dir, EXPECTED, "[01]_*.wav")
-    report = prepare_yesno(data_dir, exp / "data", num_train=NUM_TRAIN)
-    train_all, test = report.splits.get("train", []), report.splits.get("test", [])
+    splits = prepared(stages, exp / "data", lambda: prepare_yesno(data_dir, exp / "data", num_train=NUM_TRAIN))
+    train_all, test = splits.get("train", []), splits.get("test", [])
     if not test:
         raise AsrError(f"found {len(train_all)} usable yes/no WAV files, but the split needs more than "
                        f"{NUM_TRAIN}; expected {EXPECTED}", data_dir)
     train_set, valid_set = train_all[:-4], train_all[-4:]
     config = load_config(args.config, args.set)
     seeds = args.seeds or [config.train.seed]
+    if stages.last < 2:
+        return 0
 
     rows, environments = [], []
     for index, seed in enumerate(seeds):
         seed_config = replace(config, train=replace(config.train, seed=seed))
         seed_exp = exp if index == 0 else exp / f"seed_{seed}"
-        result = train(seed_config, train_set, valid_set, seed_exp, resume=True)
+        model = trained(stages, 2, partial(train_with_decoding, seed_config, train_set, valid_set, seed_exp),
+                        seed_exp / "model.pt")
         environments.append(environment(seed))
-        # the model file decodes as the recipe scores it best: beam search over the two-word lexicon
-        load_model(result.best_model).set_default_decoding(BeamSearchConfig(), lexicon=LEXICON).save(
-            result.best_model)
-        recognizer = load_model(result.best_model)
-        variants = [("greedy", lambda r: r.use_greedy()),
-                    ("beam+lexicon", lambda r: r.use_beam_search(lexicon=LEXICON))]
+        if 3 not in stages:
+            continue
+        recognizer = load_model(model)
+        variants = [("greedy", lambda r: r.with_greedy()),
+                    ("beam+lexicon", lambda r: r.with_beam_search(lexicon=LEXICON))]
         scores = evaluate_variants(recognizer, test, variants, seed_exp, "test")
-        scores.update(evaluate_variants(load_model(result.best_model).quantize(), test,
-                                        [("greedy int8", lambda r: r.use_greedy())], seed_exp, "test"))
+        scores.update(evaluate_variants(load_model(model).quantize(), test,
+                                        [("greedy int8", lambda r: r.with_greedy())], seed_exp, "test"))
         rows += [["test (29 files, 232 words)", name, percent(e.score.wer),
                   f"{e.score.words.errors}/{e.score.words.reference_length}", percent(e.score.cer), seed]
                  for name, e in scores.items()]
         logging.info("seed %d: %s", seed, ", ".join(f"{n} {e.score.words.errors} word errors"
                                                     for n, e in scores.items()))
 
+    if 3 not in stages:
+        return 0
     env = environments[0]
     folders = ", ".join(["EXP"] + [f"EXP/seed_{s}" for s in seeds[1:]])
-    command = " ".join(["python", "recipes/yesno/run.py", *sys.argv[1:]])
-    text = (f"# yes/no\n\n{provenance()}; {(time.time() - started) / 60:.1f} minutes on this machine "
-            f"({len(seeds)} seed{'s' if len(seeds) > 1 else ''}).\n\n"
-            f"Command: `{command}`\n\n"
+    text = (results_header("yes/no", started, f" ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})") +
             f"Seeds {', '.join(str(s) for s in seeds)} (runs in {folders}); {env['torch_threads']} torch CPU "
             f"threads; Python {env['python']}, torch {env['torch']}, torchaudio {env['torchaudio']}, "
             f"NumPy {env['numpy']} (also in each model file's metadata, under `environment`).\n\n"
