@@ -220,7 +220,11 @@ class BeamSearchDecoder:
         if lexicon is not None:
             words = read_lexicon(lexicon, vocab) if isinstance(lexicon, str | os.PathLike) else list(lexicon)
         if lm is not None:
-            arpa_words = [w for w in read_arpa(lm).vocabulary if w not in ("<s>", "</s>", "<unk>")]
+            arpa = read_arpa(lm)
+            if arpa.order < 2:
+                raise AsrError("a unigram LM: the beam search's KenLM needs an LM of order 2 or more "
+                               "(asr build-lm --order 2)", lm)
+            arpa_words = [w for w in arpa.vocabulary if w not in ("<s>", "</s>", "<unk>")]
             if words is None:
                 words = sorted(w for w in arpa_words if not vocab.unknown_characters(w))
                 if not words:

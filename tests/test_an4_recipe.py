@@ -48,3 +48,49 @@ def test_lexicon_and_lm_come_from_the_training_transcripts(recipe, tmp_path):
     words, lm_path = recipe.lexicon_and_lm(train, tmp_path, order=2)
     assert words == ["enter", "nine", "one", "stop"]
     assert "\\2-grams:" in lm_path.read_text()
+
+
+def test_the_recipe_end_to_end_on_a_tiny_tree_stage_by_stage(tmp_path, fsdd_dir):
+    """Every stage on a tiny AN4 tree (FSDD recordings in AN4's layout; a tiny network): stage 1 alone, then
+    the rest; the model stores the chosen decoding and results.md has every table."""
+    import subprocess
+
+    import soundfile as sf
+
+    from asr.loading import load_model
+    from tests.conftest import DIGITS
+    from tests.test_recipes import TINY
+
+    root = tmp_path / "an4"
+    fileids, lines = [], []
+    for speaker, fsdd_speaker in (("fash", "george"), ("fbbh", "jackson"), ("fcaw", "nicolas")):
+        for take in range(4):
+            digit = (take * 3) % 10
+            utt = f"an{take}-{speaker}-b"
+            data, rate = sf.read(fsdd_dir / f"{digit}_{fsdd_speaker}_{take}.wav", dtype="float32")
+            target = root / "wav" / "an4_clstk" / speaker / f"{utt}.flac"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(target, data, rate)
+            fileids.append(f"an4_clstk/{speaker}/{utt}")
+            lines.append(f"<s> {DIGITS[digit].upper()} </s> ({utt})")
+    (root / "etc").mkdir()
+    (root / "etc" / "an4_train.fileids").write_text("\n".join(fileids) + "\n")
+    (root / "etc" / "an4_train.transcription").write_text("\n".join(lines) + "\n")
+    exp = tmp_path / "exp"
+    command = [sys.executable, str(REPO / "recipes" / "an4" / "run.py"), "--data-dir", str(root), "--exp-dir",
+               str(exp), "--valid-speakers", "1", "--test-speakers", "1", "--copies", "1",
+               "--compare-lm-orders", "2", "3", *TINY]
+    first = subprocess.run([*command, "--stop-stage", "1"], capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert (exp / "data" / "train.jsonl").is_file() and (exp / "train_channel0" / "manifest.jsonl").is_file()
+    assert not (exp / "model.pt").exists()
+    rest = subprocess.run([*command, "--stage", "2"], capture_output=True, text=True, timeout=600)
+    assert rest.returncode == 0, rest.stderr[-2000:]
+    results = (exp / "results.md").read_text()
+    for heading in ("## Held-out speakers", "## Decoding chosen on the validation speakers", "## LM order",
+                    "## Learning curve over the epochs", "| dev test | 1 | 4 | beam+lexicon+LM |", "| 2-gram |"):
+        assert heading in results, heading
+    model = load_model(exp / "model.pt")
+    assert model.decoding.method == "beam" and sorted(model.decoding.lexicon) == sorted(
+        {DIGITS[(take * 3) % 10] for take in range(4)})
+    assert (exp / "model.onnx").is_file()

@@ -81,6 +81,15 @@ def test_language_model_overrides_weak_acoustic_evidence(tmp_path):
     assert BeamSearchDecoder(VOCAB, 0.01, config, lm=arpa)(lp, lengths)[0].text == "cat"
 
 
+def test_a_unigram_lm_is_a_clear_error_not_a_kenlm_crash(tmp_path):
+    from asr.errors import AsrError
+
+    arpa = tmp_path / "unigram.arpa"
+    write_arpa(build_arpa(["cat", "cot"], order=1), arpa)
+    with pytest.raises(AsrError, match="order 2 or more"):
+        BeamSearchDecoder(VOCAB, 0.01, BeamSearchConfig(), lexicon=["cat", "cot"], lm=arpa)
+
+
 @pytest.mark.parametrize(("frames", "expected"), [("nnnnoooo", "no"), ("__nnnnoooo  ____nnnooo__", "no no"),
                                                   ("no", "no"), ("yyes", "yes")])
 def test_lexicon_search_reads_held_letters_as_one_word(frames, expected):

@@ -16,17 +16,20 @@ Stages (--stage/--stop-stage):
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from asr.augment import ChannelConfig
 from asr.config import load_config
 from asr.decode import BeamSearchConfig
 from asr.errors import AsrError
+from asr.inference import BaseRecognizer
 from asr.lm import build_arpa, write_arpa
 from asr.loading import load_model
 from asr.manifest import Utterance, read_manifest
@@ -86,12 +89,47 @@ def lexicon_and_lm(train_set: Sequence[Utterance], folder: Path, order: int) -> 
     return sorted({w for t in texts for w in t.split()}), lm_path
 
 
+def lm_order_section(recognizer: BaseRecognizer, train_set: Sequence[Utterance], dev_test: Sequence[Utterance],
+                     words: list[str], beam: BeamSearchConfig, exp: Path, orders: Sequence[int]) -> str:
+    """Beam + lexicon + an LM of each order (from the training transcripts), on the development test speakers,
+    with the stored beam settings: what the LM's order earns."""
+    if not orders:
+        return ""
+    texts = [normalize_text(u.text) for u in train_set]
+    rows = []
+    for order in orders:
+        lm_path = exp / f"lm_order{order}.arpa"
+        write_arpa(build_arpa(texts, order=order), lm_path)
+        variant = (f"{order}-gram", partial(with_lm, beam=beam, words=words, lm=lm_path))
+        evaluation = evaluate_variants(recognizer, dev_test, [variant])[variant[0]]
+        rows.append([f"{order}-gram", percent(evaluation.score.wer), percent(evaluation.score.cer)])
+    return ("\n## LM order (development test speakers, stored beam settings)\n\n"
+            + markdown_table(["word LM", "WER", "CER"], rows))
+
+
+def with_lm(recognizer: BaseRecognizer, beam: BeamSearchConfig, words: list[str], lm: Path) -> BaseRecognizer:
+    return recognizer.with_beam_search(beam, lexicon=words, lm=lm)
+
+
+def epoch_curve(exp: Path) -> str:
+    """Validation WER and CER (greedy) after each epoch, from the training's metrics.jsonl."""
+    records = [json.loads(line) for line in (exp / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    epochs = [r for r in records if "valid_wer" in r]
+    if not epochs:
+        return ""
+    rows = [[r["epoch"], f"{r['train_loss']:.1f}", percent(r["valid_wer"]), percent(r["valid_cer"])] for r in epochs]
+    return ("\n## Learning curve over the epochs (validation speakers, greedy)\n\n"
+            + markdown_table(["epoch", "training loss", "validation WER", "validation CER"], rows))
+
+
 def main() -> int:
     parser = recipe_parser(__doc__, HERE / "config.toml", data_help="the AN4 folder (etc/, wav/)", stages=STAGES)
     parser.add_argument("--valid-speakers", type=int, default=8, help="speakers held out for validation")
     parser.add_argument("--test-speakers", type=int, default=8, help="speakers held out for the development test")
     parser.add_argument("--copies", type=int, default=2, help="simulated-channel copies of each training recording")
     parser.add_argument("--lm-order", type=int, default=3, help="order of the word n-gram LM")
+    parser.add_argument("--compare-lm-orders", type=int, nargs="*", default=[2, 3, 4], metavar="N",
+                        help="LM orders scored on the development test speakers in results.md (none to skip)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     stages = Stages.from_args(args)
@@ -136,17 +174,23 @@ def main() -> int:
                 ("beam+lexicon+LM", lambda r: r.with_beam_search(beam, lexicon=words, lm=lm_path))]
     rows = []
     for name, utterances in tests.items():
-        for variant, evaluation in evaluate_variants(recognizer, utterances, variants, exp,
-                                                     name.replace(" ", "_")).items():
-            rows.append([name, len({u.speaker for u in utterances}), len(utterances), variant,
-                         percent(evaluation.score.wer), percent(evaluation.score.cer)])
+        for variant in variants:
+            begun = time.perf_counter()
+            evaluation = evaluate_variants(recognizer, utterances, [variant], exp, name.replace(" ", "_"))[variant[0]]
+            per_100 = (time.perf_counter() - begun) * 100 / len(utterances)
+            rows.append([name, len({u.speaker for u in utterances}), len(utterances), variant[0],
+                         percent(evaluation.score.wer), percent(evaluation.score.cer), f"{per_100:.1f} s"])
 
     text = (results_header("CMU AN4", started) +
             f"Training: {len(sets['train'])} recordings of {len({u.speaker for u in sets['train']})} speakers, "
             f"{len(train_set)} utterances with {args.copies} simulated-channel copies each; lexicon of "
             f"{len(words)} words and a {args.lm_order}-gram LM from the training transcripts only.\n\n"
             "## Held-out speakers\n\n"
-            + markdown_table(["test set", "speakers", "utterances", "decoder", "WER", "CER"], rows)
+            + markdown_table(["test set", "speakers", "utterances", "decoder", "WER", "CER",
+                              "time per 100 utterances"], rows)
+            + "\n(Time: reading, features, network and search of the whole set on this CPU, per 100 utterances.)\n"
+            + lm_order_section(recognizer, sets["train"], tests["dev test"], words, beam, exp, args.compare_lm_orders)
+            + epoch_curve(exp)
             + "\n## Decoding chosen on the validation speakers\n\n"
             + (exp / "decoding_choices.md").read_text()
             + f"\nStored in `{exp / 'model.pt'}` and `{exp / 'model.onnx'}`: beam {beam.beam_size}, LM weight "
