@@ -1,0 +1,126 @@
+"""Streaming recognition with the packaged model: connected digits fed in chunks give partial text before the end
+and final results as good as offline transcription, at any input rate and chunk size, in bounded memory."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+
+import asr
+from asr.errors import AsrError
+from asr.streaming import StreamConfig, StreamingRecognizer
+from data_prep.fsdd import DIGIT_WORDS
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return asr.load_model()
+
+
+def digit_strings(count: int, seed: int = 0) -> list[tuple[np.ndarray, str]]:
+    """``count`` strings of 3-5 FSDD recordings (8 kHz) with pauses of 0.1-0.8 s, over a faint noise floor as a
+    real line has: ``(samples, reference)``."""
+    rng = random.Random(seed)
+    files = sorted((SHARED / "fsdd" / "recordings").glob("*_*_*.wav"))
+    strings = []
+    for index in range(count):
+        chosen = rng.sample(files, rng.randint(3, 5))
+        parts = [np.zeros(2000, dtype=np.float32)]
+        for path in chosen:
+            samples, _ = sf.read(path, dtype="float32")
+            parts += [samples, np.zeros(int(rng.uniform(0.1, 0.8) * 8000), dtype=np.float32)]
+        audio = np.concatenate(parts)
+        audio += np.random.default_rng(index).normal(0, 3e-4, len(audio)).astype(np.float32)
+        strings.append((audio, " ".join(DIGIT_WORDS[int(p.name[0])] for p in chosen)))
+    return strings
+
+
+def stream(model, audio: np.ndarray, rate: int, chunk: int) -> tuple[str, list, bool]:  # noqa: ANN001
+    """Feed ``audio`` in chunks of ``chunk`` samples: the final text, the final words, and whether a partial came
+    before the end."""
+    recogniser = StreamingRecognizer(model, rate)
+    finals, words, partial = [], [], False
+    for start in range(0, len(audio), chunk):
+        event = recogniser.accept(audio[start : start + chunk])
+        partial |= bool(event.text) and not event.final
+        if event.final:
+            finals += [event.text] if event.text else []
+            words += event.words
+    event = recogniser.finish()
+    finals += [event.text] if event.text else []
+    return " ".join(finals), words + event.words, partial
+
+
+def test_streamed_digits_match_offline_transcription_with_partials_before_the_end(model):
+    strings = digit_strings(12)
+    refs = [ref for _, ref in strings]
+    offline = [model.transcribe(audio, sample_rate=8000).text for audio, _ in strings]
+    streamed, with_partial = [], 0
+    for audio, _ in strings:
+        text, words, partial = stream(model, audio, 8000, 800)  # 100 ms chunks
+        streamed.append(text)
+        with_partial += partial
+        times = [(w.start, w.end) for w in words]
+        assert all(0 <= s <= e <= len(audio) / 8000 + 0.05 for s, e in times)
+        assert times == sorted(times)  # words in order, with times from the start of the stream
+    assert with_partial >= 0.8 * len(strings)
+    assert jiwer.wer(refs, streamed) <= jiwer.wer(refs, offline) + 0.05
+
+
+def test_any_rate_and_any_chunk_size_give_the_same_words(model):
+    audio, _ = digit_strings(1, seed=5)[0]
+    text, _, _ = stream(model, audio, 8000, 800)
+    assert text
+    assert stream(model, audio, 8000, 333)[0] == text
+    assert stream(model, audio, 8000, 100_000)[0] == text  # all at once: several utterances end in one chunk
+    at_16k = soxr.resample(audio, 8000, 16000)
+    assert jiwer.wer(text, stream(model, at_16k, 16000, 1600)[0]) <= 0.25
+    pcm = (np.clip(at_16k, -1, 1) * 32767).astype("<i2").tobytes()
+    recogniser = StreamingRecognizer(model, 16000)
+    events = [recogniser.accept_pcm16(pcm[i : i + 3200]) for i in range(0, len(pcm), 3200)]
+    events.append(recogniser.finish())
+    assert " ".join(e.text for e in events if e.final and e.text) == stream(model, at_16k, 16000, 1600)[0]
+
+
+def test_memory_stays_bounded_on_speech_that_never_pauses(model):
+    config = StreamConfig(max_utterance_seconds=2.0)
+    recogniser = StreamingRecognizer(model, 8000, config)
+    files = sorted((SHARED / "fsdd" / "recordings").glob("*_jackson_*.wav"))[:40]
+    audio = np.concatenate([sf.read(f, dtype="float32")[0] for f in files])  # back to back, no pause long enough
+    assert len(audio) > 12 * 8000
+    finals, most = 0, 0
+    for start in range(0, len(audio), 800):
+        finals += recogniser.accept(audio[start : start + 800]).final
+        most = max(most, recogniser.buffered_samples)
+    assert finals >= len(audio) / 8000 / 2.5  # cut at the 2 s limit, again and again
+    assert most <= (config.max_utterance_seconds + config.pre_roll_seconds) * 8000 + 800
+
+
+def test_silence_gives_nothing_and_bad_input_is_a_clear_error(model):
+    recogniser = StreamingRecognizer(model, 8000)
+    for _ in range(30):
+        event = recogniser.accept(np.zeros(800, dtype=np.float32))
+        assert not event.final and event.text == ""
+    assert recogniser.buffered_samples <= 0.3 * 8000 + 80  # only the pre-roll is kept between utterances
+    assert recogniser.finish().to_vosk() == {"text": "", "result": []}
+    with pytest.raises(AsrError, match="finished"):
+        recogniser.accept(np.zeros(10, dtype=np.float32))
+    fresh = StreamingRecognizer(model, 8000)
+    with pytest.raises(AsrError, match="mono"):
+        fresh.accept(np.zeros((10, 2), dtype=np.float32))
+    with pytest.raises(AsrError, match="NaN"):
+        fresh.accept(np.array([0.0, np.nan], dtype=np.float32))
+    with pytest.raises(AsrError, match="2 bytes"):
+        fresh.accept_pcm16(b"\x00\x01\x02")
+    with pytest.raises(AsrError, match="sample rate"):
+        StreamingRecognizer(model, 0)
+    with pytest.raises(AsrError, match="positive"):
+        StreamConfig(end_silence_seconds=0)
