@@ -189,7 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help=_MODEL_HELP)
-    parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG, ...)")
+    parser.add_argument("files", nargs="*", metavar="FILE", help="audio files (WAV, FLAC, OGG, ...)")
+    parser.add_argument("--stream", metavar="SOURCE",
+                        help="live transcription: '-' reads raw 16-bit little-endian mono PCM from standard input "
+                             "(at --rate), a file is played through the same path; partial text on one refreshed "
+                             "line (on a terminal), each final result on its own line")
+    parser.add_argument("--rate", type=_positive_int, default=16000, help="with --stream -: the PCM's sample rate")
+    parser.add_argument("--chunk-ms", type=_positive_int, default=100, help="with --stream: audio per chunk")
+    parser.add_argument("--realtime", action="store_true",
+                        help="with --stream FILE: feed the file at the pace it would be spoken")
     parser.add_argument("--format", choices=["text", "json", "srt", "vtt"], default="text",
                         help="text: FILE<TAB>TRANSCRIPT; json: one object per line with words and times; "
                              "srt/vtt: subtitles (to --output-dir, or to stdout for a single file)")
@@ -266,6 +274,17 @@ def run_transcribe(args: argparse.Namespace) -> int:
     from asr.loading import load_model
     from asr.subtitles import to_srt, to_vtt
 
+    if args.stream is not None:
+        if args.files:
+            raise AsrError("give either files or --stream, not both")
+        if args.format not in ("text", "json"):
+            raise AsrError(f"--stream prints text or json, not {args.format}")
+        from asr.stream_source import run_stream
+
+        return run_stream(_apply_decoding_options(load_model(args.model), args), args.stream, args.rate,
+                          args.chunk_ms, args.realtime, args.format == "json")
+    if not args.files:
+        raise AsrError("give audio files to transcribe, or --stream - (PCM on standard input)")
     if args.format in ("srt", "vtt") and len(args.files) > 1 and not args.output_dir:
         raise AsrError(f"--format {args.format} with several files needs --output-dir")
     if args.output_dir and Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():

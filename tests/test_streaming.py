@@ -3,6 +3,7 @@ and final results as good as offline transcription, at any input rate and chunk 
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -124,3 +125,41 @@ def test_silence_gives_nothing_and_bad_input_is_a_clear_error(model):
         StreamingRecognizer(model, 0)
     with pytest.raises(AsrError, match="positive"):
         StreamConfig(end_silence_seconds=0)
+
+
+def test_transcribe_stream_reads_pcm_from_stdin_and_plays_files(tmp_path):
+    import subprocess
+    import sys
+
+    audio, reference = digit_strings(1, seed=3)[0]
+    path = tmp_path / "string.wav"
+    sf.write(path, audio, 8000)
+    pcm = (np.clip(soxr.resample(audio, 8000, 16000), -1, 1) * 32767).astype("<i2").tobytes()
+    run = [sys.executable, "-m", "asr", "transcribe"]
+    piped = subprocess.run([*run, "--stream", "-", "--rate", "16000"], input=pcm, capture_output=True, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    lines = piped.stdout.decode().splitlines()
+    assert len(lines) >= 2 and "\r" not in piped.stdout.decode()  # a pipe gets final lines only
+    assert jiwer.wer(reference, " ".join(lines)) <= 0.4
+    played = subprocess.run([*run, "--stream", str(path), "--format", "json"], capture_output=True, text=True,
+                            timeout=120)
+    assert played.returncode == 0, played.stderr
+    finals = [json.loads(line) for line in played.stdout.splitlines()]
+    assert all(set(f) == {"text", "result"} and f["result"] for f in finals)
+    assert jiwer.wer(reference, " ".join(f["text"] for f in finals)) <= 0.4
+    both = subprocess.run([*run, "--stream", "-", str(path)], capture_output=True, text=True, timeout=60)
+    assert both.returncode == 2 and "either files or --stream" in both.stderr
+    nothing = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert nothing.returncode == 2 and "--stream -" in nothing.stderr
+
+
+def test_partials_rewrite_one_line_on_a_terminal(capsys):
+    from asr.decode import Word
+    from asr.stream_source import Printer
+    from asr.streaming import StreamEvent
+
+    printer = Printer(as_json=False, terminal=True)
+    printer.show(StreamEvent(False, "seven"))
+    printer.show(StreamEvent(False, "seven two"))
+    printer.show(StreamEvent(True, "seven two", [Word("seven", 0.1, 0.4, 0.9), Word("two", 0.5, 0.7, 0.9)]))
+    assert capsys.readouterr().out == "seven\r     \rseven two\r         \rseven two\n"
