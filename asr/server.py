@@ -1,5 +1,6 @@
-"""HTTP server: ``POST /transcribe`` (an uploaded audio file -> JSON transcript), ``GET /health``, and a web
-page at ``/`` to try a model in the browser.
+"""HTTP server: ``POST /transcribe`` (an uploaded audio file -> JSON transcript), live transcription over a
+WebSocket at ``/stream`` (the Vosk protocol, :mod:`asr.stream_session`), ``GET /health``, and a web page at ``/``
+to try a model in the browser, from a file or the microphone.
 
 Built on FastAPI and served by uvicorn. Uploads are limited in bytes (413) and in seconds of audio (413);
 audio that cannot be read is answered with 415 and the reason. Requests are handled concurrently (upload,
@@ -18,13 +19,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Request, UploadFile
+from fastapi import FastAPI, File, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from asr.audio import audio_info
 from asr.errors import AsrError
 from asr.inference import BaseRecognizer
+from asr.stream_session import SharedRecognizer, StreamSession
 
 _CHUNK = 1 << 20
 # A multipart body carries a few hundred bytes of boundaries and headers around the file itself.
@@ -51,6 +54,7 @@ class Transcriber:
         self.limits = limits
         self.model_name = model_name
         self._lock = threading.Lock()
+        self.shared = SharedRecognizer(recognizer, self._lock)  # the streams share the lock with uploads
 
     def transcribe_file(self, path: str, name: str) -> dict[str, Any]:
         """Transcribe a stored upload. Raises :class:`RequestError` with the HTTP status for bad input."""
@@ -149,6 +153,26 @@ def create_app(recognizer: BaseRecognizer, limits: ServerLimits | None = None, m
                 return JSONResponse(transcriber.transcribe_file(stored.name, name))
             except RequestError as error:
                 return JSONResponse({"detail": error.message}, status_code=error.status)
+
+    @app.websocket("/stream")
+    async def stream(websocket: WebSocket) -> None:
+        await websocket.accept()
+        session = StreamSession(transcriber.shared, limits.max_audio_seconds)
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                try:  # decoding runs in the thread pool: the event loop keeps serving other streams
+                    reply, done = await run_in_threadpool(session.handle, message.get("text"), message.get("bytes"))
+                except Exception as error:  # a bug, not the client's fault: this stream ends, the server goes on
+                    reply, done = {"error": f"internal error ({type(error).__name__}); see the server's log"}, True
+                await websocket.send_json(reply)
+                if done:
+                    await websocket.close()
+                    return
+        except WebSocketDisconnect:
+            return
 
     return app
 

@@ -163,3 +163,74 @@ def test_partials_rewrite_one_line_on_a_terminal(capsys):
     printer.show(StreamEvent(False, "seven two"))
     printer.show(StreamEvent(True, "seven two", [Word("seven", 0.1, 0.4, 0.9), Word("two", 0.5, 0.7, 0.9)]))
     assert capsys.readouterr().out == "seven\r     \rseven two\r         \rseven two\n"
+
+
+@pytest.fixture(scope="module")
+def client(model):
+    from fastapi.testclient import TestClient
+
+    from asr.server import ServerLimits, create_app
+
+    return TestClient(create_app(model, ServerLimits(max_audio_seconds=30.0), "default"))
+
+
+def _pcm16(audio: np.ndarray, rate: int) -> bytes:
+    return (np.clip(soxr.resample(audio, 8000, rate), -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def test_websocket_speaks_the_vosk_protocol(client, model):
+    audio, reference = digit_strings(1, seed=7)[0]
+    pcm, chunk = _pcm16(audio, 16000), 3200  # 100 ms messages
+    with client.websocket_connect("/stream") as socket:
+        socket.send_text(json.dumps({"config": {"sample_rate": 16000}}))
+        assert socket.receive_json() == {"config": {"sample_rate": 16000}}
+        replies = []
+        for start in range(0, len(pcm), chunk):
+            socket.send_bytes(pcm[start : start + chunk])
+            replies.append(socket.receive_json())  # one reply per audio message
+        socket.send_text('{"eof": 1}')
+        last = socket.receive_json()
+    assert all(set(r) in ({"partial"}, {"text", "result"}) for r in replies)
+    assert any(r.get("partial") for r in replies)
+    finals = [r for r in [*replies, last] if "text" in r and r["text"]]
+    assert set(last) == {"text", "result"}
+    assert all(set(w) == {"word", "start", "end", "conf"} for f in finals for w in f["result"])
+    assert jiwer.wer(reference, " ".join(f["text"] for f in finals)) <= 0.4
+    offline = model.transcribe(audio, sample_rate=8000).text
+    assert jiwer.wer(offline, " ".join(f["text"] for f in finals)) <= 0.25
+    with client.websocket_connect("/stream") as socket:  # no config: 16 kHz
+        for start in range(0, len(pcm), 16000):
+            socket.send_bytes(pcm[start : start + 16000])
+            socket.receive_json()
+        socket.send_text('{"eof": 1}')
+        assert "text" in socket.receive_json()
+
+
+@pytest.mark.parametrize(("messages", "error"), [
+    (["not json"], "must be JSON"),
+    (['{"config": {"sample_rate": 7}}'], "sample_rate must be"),
+    (['{"config": {"sample_rate": "fast"}}'], "sample_rate must be"),
+    (['{"config": 16000}'], "config must be an object"),
+    (['{"hello": 1}'], "unknown message"),
+    ([b"\x00\x00" * 800, '{"config": {"sample_rate": 8000}}'], "config comes before the audio"),
+    ([b"\x00\x00\x00"], "2 bytes"),
+    ([b"\x00\x00" * 16000 * 31], "limit of 30 s"),
+])
+def test_bad_stream_messages_get_an_error_and_a_clean_close(client, messages, error):
+    from starlette.websockets import WebSocketDisconnect
+
+    with client.websocket_connect("/stream") as socket:
+        for message in messages:
+            if isinstance(message, bytes):
+                socket.send_bytes(message)
+            else:
+                socket.send_text(message)
+            reply = socket.receive_json()
+        assert set(reply) == {"error"} and error in reply["error"], reply
+        with pytest.raises(WebSocketDisconnect):
+            socket.receive_json()  # the server closed this stream
+    with client.websocket_connect("/stream") as socket:  # and goes on serving others
+        socket.send_text('{"config": {"sample_rate": 8000}}')
+        assert socket.receive_json() == {"config": {"sample_rate": 8000}}
+        socket.send_text('{"eof": 1}')
+        assert socket.receive_json() == {"text": "", "result": []}

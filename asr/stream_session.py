@@ -1,0 +1,96 @@
+"""The Vosk WebSocket protocol over :mod:`asr.streaming`, without the web framework (the server wires it to
+``/stream``; tests drive it directly too).
+
+A client sends an optional first text message ``{"config": {"sample_rate": 16000}}``, then binary messages of
+16-bit little-endian mono PCM, then ``{"eof": 1}``. Every audio message is answered with one JSON message,
+``{"partial": "..."}`` or, when an utterance has ended, ``{"text": "...", "result": [{word, start, end, conf}]}``;
+``eof`` is answered with the final ``{"text": ...}``, and the stream closes. Anything else (malformed JSON, a
+silly rate, text where audio belongs, an odd byte count, a stream over the server's length limit) is answered
+with ``{"error": "..."}`` and the stream closes; the server and other streams go on.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import numpy as np
+
+from asr.decode import Transcript
+from asr.errors import AsrError
+from asr.inference import BaseRecognizer
+from asr.streaming import StreamConfig, StreamingRecognizer
+
+#: Sample rate assumed when the client sends no config.
+DEFAULT_RATE = 16000
+#: Rates a client may declare.
+MIN_RATE, MAX_RATE = 8000, 48000
+
+
+class SharedRecognizer:
+    """A recogniser shared by every stream and request of a server: one network call at a time."""
+
+    def __init__(self, recognizer: BaseRecognizer, lock: threading.Lock) -> None:
+        self.recognizer, self.lock = recognizer, lock
+        self.sample_rate = recognizer.sample_rate
+
+    def transcribe_waveforms(self, waveforms: list[np.ndarray]) -> list[Transcript]:
+        with self.lock:
+            return self.recognizer.transcribe_waveforms(waveforms)
+
+
+class StreamSession:
+    """One WebSocket stream. :meth:`handle` takes a message (text or bytes) and returns the reply and whether
+    the stream is over; it never raises for anything the client sent."""
+
+    def __init__(self, recognizer: SharedRecognizer, max_seconds: float, config: StreamConfig | None = None) -> None:
+        self.recognizer, self.max_seconds, self.config = recognizer, max_seconds, config
+        self.rate = DEFAULT_RATE
+        self.stream: StreamingRecognizer | None = None  # made at the first audio message
+
+    def handle(self, text: str | None, data: bytes | None) -> tuple[dict[str, Any], bool]:
+        try:
+            if data is not None:
+                return self._audio(data), False
+            return self._text(text or "")
+        except AsrError as error:
+            return {"error": str(error)}, True
+
+    def _text(self, text: str) -> tuple[dict[str, Any], bool]:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            raise AsrError("a text message must be JSON: {\"config\": {\"sample_rate\": N}} first, or "
+                           "{\"eof\": 1} at the end; audio goes in binary messages") from None
+        if not isinstance(message, dict):
+            raise AsrError("a text message must be a JSON object")
+        if "eof" in message:
+            stream = self.stream or self._start()
+            return stream.finish().to_vosk(), True
+        if "config" in message:
+            if self.stream is not None:
+                raise AsrError("config comes before the audio, in the first message")
+            self._configure(message["config"])
+            return {"config": {"sample_rate": self.rate}}, False
+        raise AsrError(f"unknown message {text[:80]!r}: audio goes in binary messages (16-bit PCM)")
+
+    def _configure(self, config: object) -> None:
+        if not isinstance(config, dict):
+            raise AsrError("config must be an object, such as {\"sample_rate\": 16000}")
+        rate = config.get("sample_rate", DEFAULT_RATE)
+        if isinstance(rate, float) and rate.is_integer():
+            rate = int(rate)
+        if not isinstance(rate, int) or isinstance(rate, bool) or not MIN_RATE <= rate <= MAX_RATE:
+            raise AsrError(f"sample_rate must be a whole number of Hz from {MIN_RATE} to {MAX_RATE}, got {rate!r}")
+        self.rate = rate
+
+    def _start(self) -> StreamingRecognizer:
+        self.stream = StreamingRecognizer(self.recognizer, self.rate, self.config)  # type: ignore[arg-type]
+        return self.stream
+
+    def _audio(self, data: bytes) -> dict[str, Any]:
+        stream = self.stream or self._start()
+        if stream.seconds + len(data) / 2 / self.rate > self.max_seconds:
+            raise AsrError(f"the stream is over this server's limit of {self.max_seconds:g} s of audio")
+        return stream.accept_pcm16(data).to_vosk()
