@@ -25,7 +25,7 @@ from asr.streaming import StreamConfig, StreamingRecognizer
 #: Sample rate assumed when the client sends no config.
 DEFAULT_RATE = 16000
 #: Rates a client may declare.
-MIN_RATE, MAX_RATE = 8000, 48000
+MIN_RATE, MAX_RATE = 8000, 96000
 
 
 class SharedRecognizer:

@@ -93,3 +93,73 @@ def test_a_bad_file_shows_the_servers_reason(page, digits_server, tmp_path):
     message = page.locator("#status").inner_text()
     assert "415" in message and "not a readable audio file" in message
     assert page.locator("#transcript .word").count() == 0
+
+
+@pytest.fixture()
+def default_model_server():
+    """``asr serve`` with the packaged model (no --model) on a loopback port."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "asr", "serve", "--port", str(port)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.time() > deadline:
+            process.kill()
+            pytest.fail(f"asr serve did not start:\n{process.stdout.read() if process.stdout else ''}")
+        time.sleep(0.2)
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def test_live_transcription_from_the_microphone(default_model_server, tmp_path):
+    """Chromium's fake microphone plays a WAV of three digits with pauses (it loops it); the live button streams
+    it over the WebSocket and the page shows each utterance as a line."""
+    import soundfile as sf
+    import soxr
+    from playwright.sync_api import sync_playwright
+
+    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd" / "recordings"
+    parts = [np.zeros(4000, dtype=np.float32)]
+    for name in ("7_george_3", "2_jackson_10", "9_nicolas_4"):
+        samples, _ = sf.read(shared / f"{name}.wav", dtype="float32")
+        parts += [samples, np.zeros(8000, dtype=np.float32)]
+    audio = np.concatenate(parts) + np.random.default_rng(0).normal(0, 3e-4, sum(map(len, parts))).astype(np.float32)
+    microphone = tmp_path / "microphone.wav"
+    sf.write(microphone, soxr.resample(audio, 8000, 16000), 16000, subtype="PCM_16")
+    expected = httpx.post(f"{default_model_server}/transcribe", files={"file": ("m.wav", microphone.read_bytes())},
+                          timeout=60).json()["text"].split()
+    assert expected == ["seven", "two", "nine"]
+
+    flags = [*CHROMIUM_FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+             f"--use-file-for-fake-audio-capture={microphone}"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_chromium(), headless=True, args=flags)
+        try:
+            page = browser.new_page()
+            page.goto(default_model_server + "/")
+            page.click("#live")
+            page.wait_for_function("document.querySelectorAll('#live-lines .line').length >= 3", timeout=60_000)
+            lines = page.locator("#live-lines .line").all_inner_texts()
+            page.click("#live")  # stop: the page sends eof
+            page.wait_for_function("document.getElementById('live').textContent === 'Live transcription'")
+        finally:
+            browser.close()
+    heard = " ".join(lines).split()
+    assert set(heard) <= set(expected) | {"zero", "one", "three", "four", "five", "six", "eight"}
+    assert sum(word in heard for word in expected) >= 2, lines  # the looped file's digits, line by line
