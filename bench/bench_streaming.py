@@ -28,7 +28,7 @@ import soxr
 import asr
 from asr.report import markdown_table
 from asr.stream_session import SharedRecognizer
-from asr.streaming import StreamingRecognizer
+from asr.streaming import StreamConfig, StreamingRecognizer
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -61,9 +61,9 @@ def make_strings(pool: list[tuple[Path, str, str]], count: int, rate: int) -> li
     return strings
 
 
-def stream_one(model, audio: np.ndarray, rate: int, chunk: int) -> dict:  # noqa: ANN001
+def stream_one(model, audio: np.ndarray, rate: int, chunk: int, config: StreamConfig) -> dict:  # noqa: ANN001
     """Feed one string as fast as it goes; what came out and when (audio time and wall time)."""
-    recogniser = StreamingRecognizer(model, rate)
+    recogniser = StreamingRecognizer(model, rate, config)
     finals, partial_before_end, speech_to_final = [], False, []
     last_loud = None
     starts = list(range(0, len(audio), chunk))
@@ -88,13 +88,14 @@ def stream_one(model, audio: np.ndarray, rate: int, chunk: int) -> dict:  # noqa
             "speech_to_final": speech_to_final}
 
 
-def concurrent(model, audio: np.ndarray, rate: int, chunk: int, streams: int) -> float:  # noqa: ANN001
+def concurrent(model, audio: np.ndarray, rate: int, chunk: int, streams: int,  # noqa: ANN001
+               config: StreamConfig) -> float:
     """``streams`` threads, each feeding ``audio`` in real time through one shared model; the worst lag (s)."""
     shared = SharedRecognizer(model, threading.Lock())
     lags = [0.0] * streams
 
     def run(index: int) -> None:
-        recogniser = StreamingRecognizer(shared, rate)  # type: ignore[arg-type]
+        recogniser = StreamingRecognizer(shared, rate, config)  # type: ignore[arg-type]
         began = time.perf_counter()
         for start in range(0, len(audio), chunk):
             due = began + (start + chunk) / rate  # the chunk exists only once it has been spoken
@@ -119,8 +120,11 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=60, help="connected-digit strings")
     parser.add_argument("--chunk-ms", type=int, default=100)
     parser.add_argument("--streams", type=int, nargs="*", default=[1, 2, 4, 8], help="simultaneous streams to try")
+    parser.add_argument("--partial-seconds", type=float, default=StreamConfig.partial_seconds,
+                        help="re-decode the open utterance after this much new audio")
     args = parser.parse_args()
     model = asr.load_model(args.model)
+    config = StreamConfig(partial_seconds=args.partial_seconds)
     rate = model.sample_rate
     chunk = rate * args.chunk_ms // 1000
     strings = make_strings(recordings(Path(args.data_dir), args.speakers), args.files, rate)
@@ -131,11 +135,12 @@ def main() -> int:
     offline = [model.transcribe(audio, sample_rate=rate).text for audio, _ in strings]
     offline_seconds = time.perf_counter() - began
     began = time.perf_counter()
-    streamed = [stream_one(model, audio, rate, chunk) for audio, _ in strings]
+    streamed = [stream_one(model, audio, rate, chunk, config) for audio, _ in strings]
     streaming_seconds = time.perf_counter() - began
     ends = sorted(s["end_latency"] for s in streamed)
     speech = sorted(x for s in streamed for x in s["speech_to_final"])
-    print(f"{len(strings)} strings, {seconds:.0f} s of audio, model at {rate} Hz, {args.chunk_ms} ms chunks; "
+    print(f"{len(strings)} strings, {seconds:.0f} s of audio, model at {rate} Hz, {args.chunk_ms} ms chunks, "
+          f"partials every {args.partial_seconds} s; "
           f"speakers: {', '.join(args.speakers) if args.speakers else 'all'}\n")
     offline_wer, streaming_wer = jiwer.wer(refs, offline), jiwer.wer(refs, [s["text"] for s in streamed])
     print(markdown_table(["path", "WER", "compute / audio time"], [
@@ -153,7 +158,7 @@ def main() -> int:
     long_audio = np.concatenate([a for a, _ in strings])[: 30 * rate]
     rows = []
     for count in args.streams:
-        lag = concurrent(model, long_audio, rate, chunk, count)
+        lag = concurrent(model, long_audio, rate, chunk, count, config)
         rows.append([count, f"{1000 * lag:.0f} ms", "yes" if lag < 0.5 else "no"])
     print(f"\nSimultaneous real-time streams of {len(long_audio) / rate:.0f} s each, one shared model:\n")
     print(markdown_table(["streams", "worst lag behind real time", "keeps up (< 500 ms)"], rows))
