@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -77,12 +78,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def digits_server(trained_digits):
-    """``asr serve`` on a loopback port with the trained digits model, started and stopped here.
-
-    Yields the base URL. Limits are small (500 KiB, 20 s) so the tests can cross them cheaply.
-    """
+def running_server(*options: str) -> Iterator[str]:
+    """``asr serve OPTIONS`` on a free loopback port, until the generator is closed: yields the base URL once
+    ``/health`` answers."""
     import os
     import subprocess
     import sys
@@ -90,8 +88,7 @@ def digits_server(trained_digits):
     import urllib.request
 
     port = free_port()
-    command = [sys.executable, "-m", "asr", "serve", "--model", str(trained_digits.best_model), "--port", str(port),
-               "--max-upload-mb", str(500 / 1024), "--max-seconds", "20"]
+    command = [sys.executable, "-m", "asr", "serve", *options, "--port", str(port)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "OMP_NUM_THREADS": "2"})
     url = f"http://127.0.0.1:{port}"
@@ -113,3 +110,13 @@ def digits_server(trained_digits):
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture(scope="session")
+def digits_server(trained_digits):
+    """``asr serve`` on a loopback port with the trained digits model, started and stopped here.
+
+    Yields the base URL. Limits are small (500 KiB, 20 s) so the tests can cross them cheaply.
+    """
+    yield from running_server("--model", str(trained_digits.best_model), "--max-upload-mb", str(500 / 1024),
+                              "--max-seconds", "20")

@@ -98,33 +98,9 @@ def test_a_bad_file_shows_the_servers_reason(page, digits_server, tmp_path):
 @pytest.fixture()
 def default_model_server():
     """``asr serve`` with the packaged model (no --model) on a loopback port."""
-    import subprocess
-    import sys
-    import time
+    from tests.conftest import running_server
 
-    from tests.conftest import free_port
-
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "asr", "serve", "--port", str(port)], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.time() > deadline:
-            process.kill()
-            pytest.fail(f"asr serve did not start:\n{process.stdout.read() if process.stdout else ''}")
-        time.sleep(0.2)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    yield from running_server()
 
 
 def test_live_transcription_from_the_microphone(default_model_server, tmp_path):
