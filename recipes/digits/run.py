@@ -324,7 +324,8 @@ def main() -> int:
     parser.add_argument("--run-folds", type=int, nargs="+", default=None, metavar="INDEX",
                         help="train and score only these folds (0-based; default all)")
     parser.add_argument("--learning-curve", type=int, nargs="*", default=[3, 6, 9],
-                        help="training-speaker counts of the learning curve (with --cross-validate)")
+                        help="training-speaker counts of the learning curve (with --cross-validate; default 3 6 9; "
+                             "the flag alone: no curve)")
     parser.add_argument("--ablations", nargs="*", choices=list(ABLATIONS), default=None, metavar="NAME",
                         help="retrain fold 0 without each augmentation (or only the NAMEs given: "
                              f"{', '.join(ABLATIONS)})")
