@@ -15,6 +15,8 @@ from data_prep.generic import prepare_folder, prepare_table
 from data_prep.hd_digits import prepare_hd_digits
 from data_prep.librispeech import prepare_librispeech
 from data_prep.ljspeech import prepare_ljspeech
+from data_prep.speechocean762 import LAYOUT as SPEECHOCEAN762_LAYOUT
+from data_prep.speechocean762 import prepare_speechocean762
 from data_prep.timit import prepare_timit
 from data_prep.yesno import prepare_yesno
 
@@ -27,6 +29,7 @@ CONVERTERS = {
     "hd_digits": (prepare_hd_digits, "Heidelberg Digits: audio/lang-english_speaker-NN_trial-T_digit-D.flac"),
     "an4": (prepare_an4, "CMU AN4: etc/an4_{train,test}.{fileids,transcription} + wav/an4*_clstk/SPK/ID.sph|flac"),
     "yesno": (prepare_yesno, "yes/no: 0_1_1_0_0_1_1_0.wav"),
+    "speechocean762": (prepare_speechocean762, SPEECHOCEAN762_LAYOUT),
     "folder": (prepare_folder, "any folder of audio with a same-named .txt beside each file"),
     "table": (prepare_table, "a CSV/TSV file with 'path' and 'text' columns (CORPUS_DIR is the table)"),
 }
