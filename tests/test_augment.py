@@ -67,3 +67,133 @@ def test_noise_at_the_drawn_snr(speech):
 def test_bad_probability_is_refused():
     with pytest.raises(ValueError):
         ChannelConfig(noise=1.5)
+
+
+# Real acoustics, on small generated impulse responses and noise (the shared ones are for the recipes).
+
+WIDE = 16000
+
+
+def decaying_response(samples: int, delay: int, seed: int) -> torch.Tensor:
+    """Leading zeros (``delay``), a direct path of 1, then a decaying noise tail: a measured response's shape."""
+    generator = torch.Generator().manual_seed(seed)
+    tail = torch.randn(samples, generator=generator) * torch.exp(-torch.arange(samples) / (samples / 6)) * 0.05
+    response = torch.cat([torch.zeros(delay), torch.tensor([1.0]), tail])
+    return response
+
+
+def test_align_response_starts_at_the_direct_path_not_at_a_later_peak():
+    from asr.augment import align_response
+
+    response = decaying_response(400, delay=250, seed=0)
+    aligned = align_response(response)
+    assert aligned.numel() == 401 and float(aligned.norm()) == pytest.approx(1.0)
+    assert int(aligned.abs().argmax()) == 0
+    # a reflection stronger than the direct sound: the direct path (within 20 dB of the peak) still starts it
+    echo = torch.zeros(300)
+    echo[[40, 200]] = torch.tensor([0.5, 1.0])
+    assert align_response(echo).numel() == 260
+    with pytest.raises(ValueError):
+        align_response(torch.zeros(10))
+
+
+def test_a_single_one_is_the_identity_and_a_room_keeps_length_peak_and_alignment(speech):
+    from asr.augment import align_response, reverberate
+
+    assert torch.allclose(reverberate(speech, torch.ones(1)), speech, atol=1e-6)
+    # leading zeros do not delay the speech: after alignment the output lines up with the input
+    delayed_identity = align_response(torch.cat([torch.zeros(800), torch.ones(1)]))
+    assert torch.allclose(reverberate(speech, delayed_identity), speech, atol=1e-6)
+    room = align_response(decaying_response(RATE // 2, delay=400, seed=1))
+    out = reverberate(speech, room)
+    assert out.shape == speech.shape
+    assert float(out.abs().max()) == pytest.approx(float(speech.abs().max()), rel=1e-5)
+    lags = torch.arange(-200, 201)
+    correlation = torch.stack([(speech * torch.roll(out, -int(lag))).sum() for lag in lags])
+    assert abs(int(lags[correlation.argmax()])) <= 2  # no delay from the response's leading zeros
+
+
+def test_recorded_noise_at_the_drawn_snr_repeated_when_short_and_repeatable(speech):
+    from asr.augment import mix_noise
+
+    noise = torch.randn(RATE // 4, generator=torch.Generator().manual_seed(3))  # shorter than the speech
+    out = mix_noise(speech, noise, 10.0, torch.Generator().manual_seed(0))
+    added = out - speech
+    assert out.shape == speech.shape
+    snr = 10 * torch.log10(speech.pow(2).mean() / added.pow(2).mean())
+    assert float(snr) == pytest.approx(10.0, abs=0.01)
+    again = mix_noise(speech, noise, 10.0, torch.Generator().manual_seed(0))
+    other = mix_noise(speech, noise, 10.0, torch.Generator().manual_seed(1))
+    assert torch.equal(out, again) and not torch.equal(out, other)
+
+
+def write_acoustics(root, rate: int = WIDE):
+    """A tiny rirs_noise tree: two rooms (one delayed), one device response, one noise, and index.tsv."""
+    import soundfile as sf
+
+    (root / "rirs").mkdir(parents=True)
+    (root / "noise").mkdir()
+    responses = {"room_a": decaying_response(rate // 10, 0, 0), "room_b": decaying_response(rate // 5, 300, 1),
+                 "phone": decaying_response(40, 5, 2)}
+    for name, response in responses.items():
+        sf.write(root / "rirs" / f"{name}.flac", (0.5 * response / response.abs().max()).numpy(), rate)
+    hum = torch.sin(torch.arange(rate) * 2 * torch.pi * 120 / rate) * 0.1
+    sf.write(root / "noise" / "hum.flac", hum.numpy(), rate)
+    (root / "index.tsv").write_text("path\tkind\tseconds\nrirs/room_a.flac\troom\t0.1\nrirs/room_b.flac\troom\t0.2\n"
+                                    "rirs/phone.flac\tdevice\t0.0\nnoise/hum.flac\tnoise\t1.0\n")
+
+
+def test_real_acoustics_load_resample_and_refuse(tmp_path):
+    from asr.augment import RealAcoustics
+    from asr.errors import AsrError
+
+    write_acoustics(tmp_path / "acoustics")
+    real = RealAcoustics.load(tmp_path / "acoustics", RATE, room=0.7)
+    assert (len(real.rooms), len(real.devices), len(real.noises), real.room) == (2, 1, 1, 0.7)
+    assert real.noises[0].numel() == RATE  # one second, resampled from 16 kHz
+    # aligned: the direct path first (within the few samples the resampler spreads an impulse over)
+    assert all(int(r.abs().argmax()) <= 3 and float(r.norm()) == pytest.approx(1.0) for r in real.rooms)
+    assert "2 rooms" in repr(real) and "tensor" not in repr(real)
+    with pytest.raises(ValueError, match="no device"):
+        RealAcoustics(RATE, real.rooms, [], real.noises, device=0.5)
+    with pytest.raises(AsrError, match="not found"):
+        RealAcoustics.load(tmp_path / "missing", RATE)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AsrError, match="no impulse responses"):
+        RealAcoustics.load(tmp_path / "empty", RATE)
+
+
+def test_simulate_channel_with_real_acoustics(tmp_path, speech):
+    from asr.augment import RealAcoustics
+
+    write_acoustics(tmp_path / "acoustics")
+    real = RealAcoustics.load(tmp_path / "acoustics", RATE, room=1.0, device=1.0, noise=1.0, snr_db=(10.0, 10.0))
+    config = dataclasses.replace(ONLY, real=real)
+    a = simulate_channel(speech, RATE, config, torch.Generator().manual_seed(4))
+    b = simulate_channel(speech, RATE, config, torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and a.shape == speech.shape and not torch.allclose(a, speech, atol=1e-3)
+    assert float(a.abs().max()) == pytest.approx(float(speech.abs().max()), rel=1e-5)  # same peak level
+    # nothing drawn from the real acoustics at probability 0: the simulated channel alone, as before
+    quiet = dataclasses.replace(ChannelConfig(), real=RealAcoustics(RATE, [], [], [], room=0, device=0, noise=0))
+    plain = simulate_channel(speech, RATE, ChannelConfig(), torch.Generator().manual_seed(5))
+    assert torch.equal(simulate_channel(speech, RATE, quiet, torch.Generator().manual_seed(5)), plain)
+    identity = RealAcoustics(RATE, [torch.ones(1)], [], [], room=1.0, device=0.0, noise=0.0)
+    out = simulate_channel(speech, RATE, dataclasses.replace(ONLY, real=identity), torch.Generator().manual_seed(0))
+    assert torch.allclose(out, speech, atol=1e-6)
+    with pytest.raises(ValueError, match="8000 Hz"):
+        simulate_channel(speech, WIDE, config, torch.Generator().manual_seed(0))
+
+
+def test_narrowband_leaves_nothing_above_4_khz():
+    from asr.augment import narrowband
+
+    noise = torch.randn(WIDE, generator=torch.Generator().manual_seed(0))
+    out = narrowband(noise, WIDE)
+    spectrum = torch.fft.rfft(out).abs() ** 2
+    freqs = torch.fft.rfftfreq(WIDE, 1 / WIDE)
+    assert out.shape == noise.shape
+    assert float(spectrum[freqs > 4100].sum() / spectrum.sum()) < 1e-3
+    assert torch.equal(narrowband(noise, 8000), noise)
+    config = dataclasses.replace(ONLY, narrowband=1.0)
+    assert torch.allclose(simulate_channel(noise, WIDE, config, torch.Generator().manual_seed(0)),
+                          out * noise.abs().max() / out.abs().max())
