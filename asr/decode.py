@@ -150,11 +150,50 @@ class BeamSearchConfig:
     unk_score: float = float("-inf")  # score of a word outside the lexicon (-inf forbids them)
 
 
+def check_spellable(words: Sequence[str], vocab: Vocabulary, source: str | os.PathLike[str] | None = None) -> None:
+    """Refuse, in one line, a lexicon with words the model's characters cannot spell: it names the words and the
+    characters the model lacks (a lexicon word the model cannot spell could never be recognised)."""
+    if not words:
+        raise AsrError("the lexicon is empty", source)
+    known = {t for t in vocab.tokens if len(t) == 1 and t != WORD_SEPARATOR}
+    bad = [w for w in dict.fromkeys(words) if not w.strip() or " " in w or vocab.unknown_characters(w)]
+    if not bad:
+        return
+    spaced = [w for w in bad if not w.strip() or " " in w]
+    if spaced:
+        raise AsrError(f"a lexicon word must be one word without spaces, got {spaced[0]!r}", source)
+    missing = sorted(set().union(*(vocab.unknown_characters(w) for w in bad)))
+    shown = ", ".join(repr(w) for w in bad[:8]) + (f" and {len(bad) - 8} more" if len(bad) > 8 else "")
+    raise AsrError(f"the model cannot spell {len(bad)} lexicon word(s): {shown}; it has no "
+                   f"{', '.join(repr(c) for c in missing)} (its characters: {''.join(sorted(known))})", source)
+
+
+def check_beam_config(config: BeamSearchConfig) -> None:
+    """Refuse settings that would make the search return nothing or garbage (a NaN LM weight empties every
+    transcript): sizes are whole numbers from 1, weights and scores finite, the LM weight and the beam threshold
+    not negative. ``unk_score`` may be ``-inf`` (its default: words outside the lexicon are forbidden)."""
+    for name in ("beam_size", "beam_size_token"):
+        value = getattr(config, name)
+        if value is None and name == "beam_size_token":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise AsrError(f"{name.replace('_', ' ')} must be a whole number of at least 1, got {value!r}")
+    for name, minimum in (("beam_threshold", 0.0), ("lm_weight", 0.0), ("word_score", None)):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not math.isfinite(value):
+            raise AsrError(f"{name.replace('_', ' ')} must be a finite number, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise AsrError(f"{name.replace('_', ' ')} must be 0 or more, got {value!r}")
+    unk = config.unk_score
+    if isinstance(unk, bool) or not isinstance(unk, int | float | np.number) or math.isnan(unk) or unk == math.inf:
+        raise AsrError(f"unk score must be a number below infinity, got {unk!r}")
+
+
 def read_lexicon(path: str | os.PathLike[str], vocab: Vocabulary) -> list[str]:
     """Read a word list: one word per line (anything after the first whitespace is ignored).
 
-    Words are normalised like transcripts; words the vocabulary cannot spell are dropped with an error
-    if none remain.
+    Words are normalised like transcripts; a word the vocabulary cannot spell is an error that names it and the
+    characters the model lacks (see :func:`check_spellable`).
     """
     if not os.path.isfile(path):
         raise AsrError("lexicon file not found", path)
@@ -163,10 +202,11 @@ def read_lexicon(path: str | os.PathLike[str], vocab: Vocabulary) -> list[str]:
             words = [normalize_text(line.split()[0]) for line in handle if line.strip()]
     except UnicodeDecodeError:
         raise AsrError("lexicon is not UTF-8 text", path) from None
-    spellable = sorted({w for w in words if w and " " not in w and not vocab.unknown_characters(w)})
-    if not spellable:
-        raise AsrError("lexicon has no word that the model's characters can spell", path)
-    return spellable
+    words = [w for w in words if w]  # a line of punctuation alone normalises to nothing
+    if not words:
+        raise AsrError("lexicon has no words", path)
+    check_spellable(words, vocab, path)
+    return sorted(set(words))
 
 
 def with_closing_separator(log_probs: np.ndarray, lengths: np.ndarray, separator: int) -> tuple[np.ndarray, np.ndarray]:
@@ -210,15 +250,18 @@ class BeamSearchDecoder:
         self.vocab = vocab
         self.frame_seconds = frame_seconds
         self.config = config or BeamSearchConfig()
-        if self.config.beam_size < 1:
-            raise AsrError(f"beam size must be at least 1, got {self.config.beam_size}")
+        check_beam_config(self.config)
         self._tmp = tempfile.TemporaryDirectory(prefix="asr-decoder-")
         if lm is None and lm_text is not None:
             lm = Path(self._tmp.name) / "lm.arpa"
             lm.write_text(lm_text, encoding="utf-8")
         words: list[str] | None = None
         if lexicon is not None:
-            words = read_lexicon(lexicon, vocab) if isinstance(lexicon, str | os.PathLike) else list(lexicon)
+            if isinstance(lexicon, str | os.PathLike):
+                words = read_lexicon(lexicon, vocab)
+            else:
+                words = list(lexicon)
+                check_spellable(words, vocab)
         if lm is not None:
             arpa = read_arpa(lm)
             if arpa.order < 2:
