@@ -13,7 +13,8 @@ from pathlib import Path
 from asr.errors import AsrError
 from asr.inference import BaseRecognizer
 
-__all__ = ["DEFAULT_MODEL", "PACKAGED_MODELS", "load_model", "packaged_model_path"]
+__all__ = ["DEFAULT_MODEL", "PACKAGED_MODELS", "load_model", "packaged_model_name", "packaged_model_path",
+           "packaged_names"]
 
 
 #: Models that ship inside the package, by name; ``None`` (no name at all) means the first.
@@ -21,27 +22,47 @@ PACKAGED_MODELS = {"digits": "digits-en.onnx"}
 DEFAULT_MODEL = "digits"
 
 
+def packaged_model_name(name: str) -> str | None:
+    """The packaged model that ``name`` means: its name (``digits``) or its file's name with or without the
+    extension (``digits-en.onnx``, ``digits-en``); ``None`` when it names none."""
+    for packaged, file_name in PACKAGED_MODELS.items():
+        if name in (packaged, file_name, Path(file_name).stem):
+            return packaged
+    return None
+
+
+def packaged_names() -> str:
+    """The packaged models as the help and the errors list them: ``digits (digits-en.onnx)``."""
+    return ", ".join(f"{name} ({file_name})" for name, file_name in sorted(PACKAGED_MODELS.items()))
+
+
 def packaged_model_path(name: str = DEFAULT_MODEL) -> Path:
     """Where a packaged model's file lies (see ``asr/models/README.md`` for what each one knows)."""
-    if name not in PACKAGED_MODELS:
-        raise AsrError(f"no packaged model named {name!r}; packaged: {', '.join(sorted(PACKAGED_MODELS))}")
-    return Path(__file__).resolve().parent / "models" / PACKAGED_MODELS[name]
+    packaged = packaged_model_name(name)
+    if packaged is None:
+        raise AsrError(f"no packaged model named {name!r}; packaged: {packaged_names()}")
+    return Path(__file__).resolve().parent / "models" / PACKAGED_MODELS[packaged]
 
 
 def load_model(name_or_path: str | os.PathLike[str] | None = None) -> BaseRecognizer:
     """Load a model: a file written by training (``.pt``, run by PyTorch), one exported with ``asr export``
-    (``.onnx``, run by onnxruntime without importing PyTorch), or a packaged model by name (``"digits"``).
-    With no argument, the packaged default model: English digits, isolated or connected, any sample rate.
+    (``.onnx``, run by onnxruntime without importing PyTorch), or a packaged model by name (``"digits"``, or its
+    file's name ``"digits-en"`` / ``"digits-en.onnx"``). With no argument, the packaged default model: English
+    digits, isolated or connected, any sample rate. A file of that name in the working folder wins over the
+    packaged model.
 
     Everything, the default decoding included, is rebuilt from the file alone.
     """
-    if name_or_path is None or (isinstance(name_or_path, str) and name_or_path in PACKAGED_MODELS
+    if name_or_path is None or (isinstance(name_or_path, str) and packaged_model_name(name_or_path) is not None
                                 and not os.path.exists(name_or_path)):
         path = packaged_model_path(name_or_path or DEFAULT_MODEL)
         if not path.is_file():
             raise AsrError("the packaged model file is missing from this installation; reinstall the package or "
                            "pass a model file", path)
         name_or_path = path
+    if not os.path.exists(name_or_path):
+        raise AsrError(f"model file not found (a model is a .pt or .onnx file, or a packaged model's name: "
+                       f"{packaged_names()})", name_or_path)
     if Path(name_or_path).suffix.lower() == ".onnx":
         from asr.onnx_model import load_onnx_model
 
