@@ -36,7 +36,12 @@ def _align(utt_id: str, reference: str, hypothesis: str) -> UtteranceErrors:
 
 
 def confusions(references: Sequence[str], hypotheses: Sequence[str]) -> tuple[Counter, Counter, Counter]:
-    """Counts of substituted ``(reference word, hypothesis word)`` pairs, inserted words and deleted words."""
+    """Counts of substituted ``(reference word, hypothesis word)`` pairs, inserted words and deleted words.
+
+    One count per aligned word: a stretch of substitutions in jiwer's alignment (``yes no no -> no yes yes``)
+    gives one ``(reference, hypothesis)`` pair per position, never the stretch as a whole (jiwer's own
+    ``collect_error_counts`` counts stretches); inserted and deleted stretches count each word.
+    """
     substitutions: Counter = Counter()
     insertions: Counter = Counter()
     deletions: Counter = Counter()
@@ -44,12 +49,19 @@ def confusions(references: Sequence[str], hypotheses: Sequence[str]) -> tuple[Co
     for r, h in zip(references, hypotheses, strict=True):
         if not r:
             insertions.update(h.split())
-    if pairs:
-        output = jiwer.process_words([r for r, _ in pairs], [h for _, h in pairs])
-        subs, ins, dels = jiwer.collect_error_counts(output)
-        substitutions.update(subs)
-        insertions.update(ins)
-        deletions.update(dels)
+    if not pairs:
+        return substitutions, insertions, deletions
+    output = jiwer.process_words([r for r, _ in pairs], [h for _, h in pairs])
+    for ref, hyp, chunks in zip(output.references, output.hypotheses, output.alignments, strict=True):
+        for chunk in chunks:
+            ref_words = ref[chunk.ref_start_idx : chunk.ref_end_idx]
+            hyp_words = hyp[chunk.hyp_start_idx : chunk.hyp_end_idx]
+            if chunk.type == "substitute":  # jiwer's substitution chunks pair words one to one
+                substitutions.update(zip(ref_words, hyp_words, strict=True))
+            elif chunk.type == "insert":
+                insertions.update(hyp_words)
+            elif chunk.type == "delete":
+                deletions.update(ref_words)
     return substitutions, insertions, deletions
 
 
