@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from asr.errors import AsrError
+from data_prep import an4, commonvoice, fsdd, generic, hd_digits, librispeech, ljspeech, timit, yesno
 from data_prep.an4 import prepare_an4
 from data_prep.commonvoice import prepare_commonvoice
 from data_prep.fsdd import prepare_fsdd
@@ -21,17 +22,17 @@ from data_prep.timit import prepare_timit
 from data_prep.yesno import prepare_yesno
 
 CONVERTERS = {
-    "librispeech": (prepare_librispeech, "LibriSpeech: SPLIT/SPEAKER/CHAPTER/*.trans.txt + .flac"),
-    "commonvoice": (prepare_commonvoice, "Common Voice: train/dev/test/validated.tsv + clips/"),
-    "ljspeech": (prepare_ljspeech, "LJSpeech: metadata.csv + wavs/"),
-    "timit": (prepare_timit, "TIMIT-style: SPLIT/DIALECT/SPEAKER/*.WAV (SPHERE) + .TXT/.WRD"),
-    "fsdd": (prepare_fsdd, "Free Spoken Digit Dataset: recordings/DIGIT_SPEAKER_INDEX.wav"),
-    "hd_digits": (prepare_hd_digits, "Heidelberg Digits: audio/lang-english_speaker-NN_trial-T_digit-D.flac"),
-    "an4": (prepare_an4, "CMU AN4: etc/an4_{train,test}.{fileids,transcription} + wav/an4*_clstk/SPK/ID.sph|flac"),
-    "yesno": (prepare_yesno, "yes/no: 0_1_1_0_0_1_1_0.wav"),
+    "librispeech": (prepare_librispeech, librispeech.LAYOUT),
+    "commonvoice": (prepare_commonvoice, commonvoice.LAYOUT),
+    "ljspeech": (prepare_ljspeech, ljspeech.LAYOUT),
+    "timit": (prepare_timit, timit.LAYOUT),
+    "fsdd": (prepare_fsdd, fsdd.LAYOUT),
+    "hd_digits": (prepare_hd_digits, hd_digits.LAYOUT),
+    "an4": (prepare_an4, an4.LAYOUT),
+    "yesno": (prepare_yesno, yesno.LAYOUT),
     "speechocean762": (prepare_speechocean762, SPEECHOCEAN762_LAYOUT),
-    "folder": (prepare_folder, "any folder of audio with a same-named .txt beside each file"),
-    "table": (prepare_table, "a CSV/TSV file with 'path' and 'text' columns (CORPUS_DIR is the table)"),
+    "folder": (prepare_folder, generic.FOLDER_LAYOUT),
+    "table": (prepare_table, generic.TABLE_LAYOUT),
 }
 
 

@@ -19,6 +19,9 @@ _LINE = re.compile(r"^(?:<s>\s*)?(.*?)(?:\s*</s>)?\s*\(([^()\s]+)\)\s*$")
 _AUDIO_EXTENSIONS = (".flac", ".sph", ".wav")
 SPLITS = {"train": "an4_train", "test": "an4_test"}
 
+#: What the converter expects to find (its error says so when it finds no utterance).
+LAYOUT = "CMU AN4: etc/an4_{train,test}.{fileids,transcription} + wav/an4*_clstk/SPK/ID.sph|flac"
+
 
 def read_transcription(path: Path) -> dict[str, str]:
     """``<s> WORDS </s> (ID)`` lines -> ``{ID: "words"}``."""
@@ -58,7 +61,5 @@ def prepare_an4(corpus_dir: str | os.PathLike[str], output_dir: str | os.PathLik
                 report.skip(root / "wav" / file_id, "audio file not found (.flac, .sph or .wav)")
                 continue
             report.add(split, audio, texts.get(utterance), id=utterance, speaker=Path(file_id).parent.name)
-    if not report.splits:
-        raise AsrError("no AN4 utterance found", root)
-    report.write(output_dir)
+    report.write(output_dir, root, LAYOUT)
     return report

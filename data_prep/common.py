@@ -41,8 +41,20 @@ class PrepReport:
     def skip(self, path: str | os.PathLike[str], reason: str) -> None:
         self.skipped.append((os.fspath(path), reason))
 
-    def write(self, output_dir: str | os.PathLike[str]) -> dict[str, Path]:
-        """Write ``SPLIT.jsonl`` for each split and ``skipped.tsv``; returns the manifest paths."""
+    def write(self, output_dir: str | os.PathLike[str], corpus: str | os.PathLike[str] | None = None,
+              layout: str | None = None) -> dict[str, Path]:
+        """Write ``SPLIT.jsonl`` for each split and ``skipped.tsv``; returns the manifest paths.
+
+        Raises:
+            AsrError: no utterance was found (nothing is written): the message names ``corpus``, the ``layout``
+                the converter expected and, when files were skipped, how many and the first one's reason.
+        """
+        if not any(self.splits.values()):
+            reason = f"no utterances found; expected {layout}" if layout else "no utterances found"
+            if self.skipped:
+                path, why = self.skipped[0]
+                reason += f" ({len(self.skipped)} file(s) skipped, the first {path}: {why})"
+            raise AsrError(reason, corpus)
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         written = {}

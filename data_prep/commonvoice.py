@@ -14,6 +14,9 @@ from data_prep.common import PrepReport, require_dir
 
 SPLITS = ("train", "dev", "test", "validated", "other", "invalidated")
 
+#: What the converter expects to find (its error says so when it finds no utterance).
+LAYOUT = "Common Voice: train/dev/test/validated.tsv + clips/"
+
 
 def prepare_commonvoice(corpus_dir: str | os.PathLike[str], output_dir: str | os.PathLike[str],
                         splits: tuple[str, ...] = SPLITS) -> PrepReport:
@@ -39,5 +42,5 @@ def prepare_commonvoice(corpus_dir: str | os.PathLike[str], output_dir: str | os
     if not found:
         raise AsrError(f"no {', '.join(s + '.tsv' for s in splits)} found (is this a Common Voice folder?)",
                        root)
-    report.write(output_dir)
+    report.write(output_dir, root, LAYOUT)
     return report

@@ -14,6 +14,9 @@ from data_prep.common import PrepReport, require_dir
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 _NAME = re.compile(r"^(\d)_([A-Za-z0-9-]+)_(\d+)$")
 
+#: What the converter expects to find (its error says so when it finds no utterance).
+LAYOUT = "Free Spoken Digit Dataset: recordings/DIGIT_SPEAKER_INDEX.wav"
+
 
 def prepare_fsdd(corpus_dir: str | os.PathLike[str], output_dir: str | os.PathLike[str]) -> PrepReport:
     root = require_dir(corpus_dir)
@@ -27,7 +30,7 @@ def prepare_fsdd(corpus_dir: str | os.PathLike[str], output_dir: str | os.PathLi
         digit, speaker, index = match.groups()
         split = "test" if int(index) < 5 else "train"
         report.add(split, path, DIGIT_WORDS[int(digit)], id=path.stem, speaker=speaker)
-    report.write(output_dir)
+    report.write(output_dir, root, LAYOUT)
     return report
 
 

@@ -11,6 +11,9 @@ from asr.errors import AsrError
 from data_prep.common import PrepReport, audio_files, require_dir
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".sph", ".aiff", ".aif")
+#: What the converters expect to find (their error says so when they find no utterance).
+FOLDER_LAYOUT = "any folder of audio with a same-named .txt beside each file"
+TABLE_LAYOUT = "a CSV/TSV file with 'path' and 'text' columns (CORPUS_DIR is the table)"
 
 
 def prepare_folder(corpus_dir: str | os.PathLike[str], output_dir: str | os.PathLike[str],
@@ -21,7 +24,7 @@ def prepare_folder(corpus_dir: str | os.PathLike[str], output_dir: str | os.Path
         transcript = audio.with_suffix(".txt")
         text = transcript.read_text(encoding="utf-8").strip() if transcript.is_file() else None
         report.add(split, audio, text, id=audio.stem)
-    report.write(output_dir)
+    report.write(output_dir, root, FOLDER_LAYOUT)
     return report
 
 
@@ -44,5 +47,5 @@ def prepare_table(table: str | os.PathLike[str], output_dir: str | os.PathLike[s
                 continue
             audio = Path(path) if os.path.isabs(path) else table.parent / path
             report.add(split, audio, row.get(text_column), id=audio.stem)
-    report.write(output_dir)
+    report.write(output_dir, table, TABLE_LAYOUT)
     return report

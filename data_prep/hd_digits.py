@@ -15,6 +15,9 @@ from data_prep.fsdd import DIGIT_WORDS
 
 _NAME = re.compile(r"^lang-(\w+)_speaker-(\d+)_trial-(\d+)_digit-(\d)$")
 
+#: What the converter expects to find (its error says so when it finds no utterance).
+LAYOUT = "Heidelberg Digits: audio/lang-english_speaker-NN_trial-T_digit-D.flac"
+
 
 def prepare_hd_digits(corpus_dir: str | os.PathLike[str], output_dir: str | os.PathLike[str]) -> PrepReport:
     root = require_dir(corpus_dir)
@@ -30,5 +33,5 @@ def prepare_hd_digits(corpus_dir: str | os.PathLike[str], output_dir: str | os.P
             report.skip(path, f"language {language!r}: only the English part is used")
             continue
         report.add("all", path, DIGIT_WORDS[int(digit)], id=path.stem, speaker=f"hd_{speaker}", trial=int(trial))
-    report.write(output_dir)
+    report.write(output_dir, root, LAYOUT)
     return report

@@ -10,6 +10,9 @@ from pathlib import Path
 
 from data_prep.common import PrepReport, require_dir
 
+#: What the converter expects to find (its error says so when it finds no utterance).
+LAYOUT = "LibriSpeech: SPLIT/SPEAKER/CHAPTER/*.trans.txt + .flac"
+
 
 def prepare_librispeech(corpus_dir: str | os.PathLike[str], output_dir: str | os.PathLike[str]) -> PrepReport:
     root = require_dir(corpus_dir)
@@ -30,5 +33,5 @@ def prepare_librispeech(corpus_dir: str | os.PathLike[str], output_dir: str | os
         for audio in sorted(split_dir.rglob("*.flac")):
             if audio not in transcribed:
                 report.skip(audio, "no line in any .trans.txt")
-    report.write(output_dir)
+    report.write(output_dir, root, LAYOUT)
     return report

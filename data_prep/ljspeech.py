@@ -9,6 +9,9 @@ import os
 
 from data_prep.common import PrepReport, require_dir
 
+#: What the converter expects to find (its error says so when it finds no utterance).
+LAYOUT = "LJSpeech: metadata.csv + wavs/"
+
 
 def prepare_ljspeech(corpus_dir: str | os.PathLike[str], output_dir: str | os.PathLike[str]) -> PrepReport:
     root = require_dir(corpus_dir)
@@ -27,5 +30,5 @@ def prepare_ljspeech(corpus_dir: str | os.PathLike[str], output_dir: str | os.Pa
             continue
         text = fields[2] if len(fields) > 2 and fields[2].strip() else fields[1]
         report.add("all", root / "wavs" / f"{fields[0]}.wav", text, id=fields[0], speaker="LJ")
-    report.write(output_dir)
+    report.write(output_dir, root, LAYOUT)
     return report

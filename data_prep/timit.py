@@ -11,6 +11,9 @@ from pathlib import Path
 
 from data_prep.common import PrepReport, audio_files, require_dir
 
+#: What the converter expects to find (its error says so when it finds no utterance).
+LAYOUT = "TIMIT-style: SPLIT/DIALECT/SPEAKER/*.WAV (SPHERE) + .TXT/.WRD"
+
 
 def _sibling(audio: Path, extension: str) -> Path | None:
     for candidate in (audio.with_suffix(extension.upper()), audio.with_suffix(extension.lower())):
@@ -41,5 +44,5 @@ def prepare_timit(corpus_dir: str | os.PathLike[str], output_dir: str | os.PathL
         speaker = audio.parent.name.lower()
         report.add(split, audio, read_timit_transcript(audio), id=f"{speaker}_{audio.stem.lower()}",
                    speaker=speaker)
-    report.write(output_dir)
+    report.write(output_dir, root, LAYOUT)
     return report

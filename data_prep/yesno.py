@@ -12,6 +12,9 @@ from data_prep.common import PrepReport, require_dir
 
 WORDS = {"0": "no", "1": "yes"}
 
+#: What the converter expects to find (its error says so when it finds no utterance).
+LAYOUT = "yes/no: 0_1_1_0_0_1_1_0.wav"
+
 
 def transcript_from_name(name: str) -> str | None:
     labels = Path(name).stem.split("_")
@@ -31,5 +34,5 @@ def prepare_yesno(corpus_dir: str | os.PathLike[str], output_dir: str | os.PathL
             report.skip(path, "file name is not a sequence of 0/1 labels")
             continue
         report.add("train" if index < num_train else "test", path, text, id=path.stem, speaker="yesno")
-    report.write(output_dir)
+    report.write(output_dir, root, LAYOUT)
     return report
