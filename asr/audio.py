@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 MAX_SAMPLES = 2**27
 #: Sample rates accepted from files and callers.
 MIN_RATE, MAX_RATE = 1000, 768_000
+#: Raw samples given as ``(channels, samples)`` are recognised by a first axis of at most this many channels
+#: (and a second axis longer than it); anything else two-dimensional is ``(samples, channels)``.
+MAX_CHANNELS_FIRST = 8
 #: Frames read per block: memory follows the data actually in the file, never a header's claim.
 _BLOCK_FRAMES = 1 << 20
 
@@ -47,6 +50,8 @@ class AudioInfo:
 def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
     """Read the header of an audio file (WAV, FLAC, OGG, SPHERE, ...) without decoding it."""
     _check_exists(path)
+    if os.path.getsize(path) == 0:
+        raise AsrError("audio file is empty (0 bytes)", path)
     try:
         info = sf.info(os.fspath(path))
     except Exception as error:  # soundfile raises several types for unreadable files
@@ -116,7 +121,10 @@ def prepare_samples(
     """Turn raw samples into mono float32 at ``sample_rate``.
 
     Args:
-        samples: ``(samples,)`` or ``(samples, channels)``; integer arrays are scaled to [-1, 1].
+        samples: ``(samples,)``, ``(samples, channels)`` (soundfile's layout) or ``(channels, samples)``
+            (PyTorch's and librosa's): a 2-D array whose first axis has at most :data:`MAX_CHANNELS_FIRST`
+            entries and whose second is longer is taken as channels first. Channels are averaged to mono.
+            Integer arrays are scaled to [-1, 1].
         input_rate: sample rate of ``samples`` in Hz.
         sample_rate: wanted sample rate in Hz.
         source: named in error messages.
@@ -133,9 +141,16 @@ def prepare_samples(
     elif array.dtype.kind != "f":
         raise AsrError(f"audio samples must be numbers, got dtype {array.dtype}", source)
     if array.ndim == 2:
-        array = array.mean(axis=1)  # mix channels down to mono
+        rows, columns = array.shape
+        channels_first = rows <= MAX_CHANNELS_FIRST and columns > rows
+        if not channels_first and columns > rows:  # (samples, channels) with more channels than samples
+            raise AsrError(f"audio of shape {array.shape}: more than {MAX_CHANNELS_FIRST} rows is read as (samples, "
+                           "channels), which would give more channels than samples; give (samples, channels), or "
+                           f"(channels, samples) with at most {MAX_CHANNELS_FIRST} channels", source)
+        array = array.mean(axis=0 if channels_first else 1)  # mix channels down to mono
     elif array.ndim != 1:
-        raise AsrError(f"audio must be (samples,) or (samples, channels), got shape {array.shape}", source)
+        raise AsrError(f"audio must be (samples,), (samples, channels) or (channels, samples), got shape "
+                       f"{array.shape}", source)
     if array.size == 0:
         raise AsrError("audio is empty (zero samples)", source)
     if not np.isfinite(array).all():
