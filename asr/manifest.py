@@ -36,11 +36,15 @@ class Utterance:
         return None if speaker is None else str(speaker)
 
 
-def read_manifest(path: str | os.PathLike[str], require_text: bool = True) -> list[Utterance]:
+def read_manifest(path: str | os.PathLike[str], require_text: bool = True,
+                  require_audio: bool = True) -> list[Utterance]:
     """Read and validate a manifest; errors name the file and the line.
 
     ``duration`` may be left out: it is then read from the audio file's header. ``text`` may be left out only
-    with ``require_text=False`` (untranscribed audio, as ``asr adapt`` takes); it is then empty."""
+    with ``require_text=False`` (untranscribed audio, as ``asr adapt`` takes); it is then empty. With
+    ``require_audio=False`` (``asr evaluate``, which reports each unreadable file and goes on), a line without
+    ``duration`` whose audio header cannot be read is kept with duration 0.0, and fails where its audio is read,
+    as it would with a duration given."""
     path = Path(path)
     if not path.is_file():
         raise AsrError("manifest not found", path)
@@ -52,13 +56,13 @@ def read_manifest(path: str | os.PathLike[str], require_text: bool = True) -> li
         raise AsrError("manifest is not UTF-8 text", path) from None
     for number, line in enumerate(lines, start=1):
         if line.strip():
-            utterances.append(_parse_line(line, base, f"{path}:{number}", require_text))
+            utterances.append(_parse_line(line, base, f"{path}:{number}", require_text, require_audio))
     if not utterances:
         raise AsrError("manifest has no utterances", path)
     return utterances
 
 
-def _parse_line(line: str, base: Path, where: str, require_text: bool = True) -> Utterance:
+def _parse_line(line: str, base: Path, where: str, require_text: bool = True, require_audio: bool = True) -> Utterance:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
@@ -77,6 +81,8 @@ def _parse_line(line: str, base: Path, where: str, require_text: bool = True) ->
         try:
             duration = audio_info(base / audio).duration  # from the header: no need to decode the audio
         except AsrError as error:
+            if not require_audio:
+                return Utterance(audio=str(base / audio), text=text, duration=0.0, extra=record)
             raise AsrError(f"no 'duration', and the audio's header cannot be read ({error})", where) from None
     if isinstance(duration, bool) or not isinstance(duration, int | float) or not 0 < duration < float("inf"):
         raise AsrError(f"'duration' must be a positive number of seconds, got {duration!r}", where)
