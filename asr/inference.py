@@ -31,7 +31,7 @@ from asr.decode import (
 from asr.errors import AsrError
 from asr.lm import read_arpa
 from asr.spec import DecodingSpec
-from asr.speech_detect import has_speech
+from asr.speech_detect import SpeechConfig, UtteranceCutter, find_utterances, quiet_level, snap_to_sound
 from asr.text import Vocabulary
 
 #: Files longer than this are transcribed piece by piece, cut at pauses, in bounded memory.
@@ -41,6 +41,14 @@ MIN_SECONDS = 0.1
 
 #: A path, or samples (NumPy array or PyTorch tensor) with a sample rate.
 AudioInput = str | os.PathLike[str] | np.ndarray | Any
+
+
+def timed_by_sound(transcript: Transcript, samples: np.ndarray, sample_rate: int) -> Transcript:
+    """``transcript`` of ``samples`` with each word's times moved to where its sound is
+    (:func:`asr.speech_detect.snap_to_sound`)."""
+    spans = snap_to_sound([(w.start, w.end) for w in transcript.words], samples, sample_rate)
+    words = [Word(w.word, start, end, w.confidence) for w, (start, end) in zip(transcript.words, spans, strict=True)]
+    return Transcript(transcript.text, words)
 
 
 class BaseRecognizer:
@@ -58,8 +66,10 @@ class BaseRecognizer:
     metadata: dict[str, Any]
     decoding: DecodingSpec
     decoder: GreedyDecoder | BeamSearchDecoder
-    #: Give audio without speech (silence, steady noise, hum) an empty transcript before the network sees it.
+    #: Cut audio into utterances before the network sees it; audio without speech gets an empty transcript.
     detect_speech: bool = True
+    #: How audio is cut into utterances (the same as streaming's, by default).
+    speech_config: SpeechConfig = SpeechConfig()
 
     def stored_decoder(self) -> GreedyDecoder | BeamSearchDecoder:
         """The decoder that :attr:`decoding` (the model file's own decoding) describes."""
@@ -176,38 +186,67 @@ class BaseRecognizer:
             yield from zip(group, results, strict=True)
 
     def transcribe_long(self, path: str | os.PathLike[str], max_seconds: float = 30.0) -> Transcript:
-        """Transcribe a file of any length in bounded memory, cutting it at pauses (see :mod:`asr.segment`).
+        """Transcribe a file of any length in bounded memory: read ``max_seconds`` at a time (see
+        :mod:`asr.segment`) and cut into utterances at pauses by the same cutter as short files and streams.
 
         Word times are relative to the start of the file.
         """
-        from asr.segment import iter_segments
+        from asr.segment import iter_blocks
 
+        cutter: UtteranceCutter | None = None
         words: list[Word] = []
-        for offset, waveform in iter_segments(path, self.sample_rate, max_seconds):
-            result = self.transcribe_waveforms([waveform])[0]
-            words += [Word(w.word, w.start + offset, w.end + offset, w.confidence) for w in result.words]
+        for waveform in iter_blocks(path, self.sample_rate, max_seconds):
+            if cutter is None:  # the noise floor starts at the quiet level of the first block
+                cutter = UtteranceCutter(self.sample_rate, self.speech_config, quiet_level(waveform, self.sample_rate))
+            words += self._decode_utterances(cutter.accept(waveform))
+        if cutter is not None:
+            words += self._decode_utterances(cutter.finish())
         return Transcript(" ".join(w.word for w in words), words)
+
+    def _decode_utterances(self, utterances: list[tuple[np.ndarray, int]]) -> list[Word]:
+        """Utterances ``(audio, first sample)`` -> their words, timed from the start of the audio."""
+        return self._timed_words(utterances, self.decode_waveforms([audio for audio, _ in utterances]))
+
+    def _timed_words(self, utterances: list[tuple[np.ndarray, int]], results: Sequence[Transcript]) -> list[Word]:
+        """Each utterance's words moved by its start: times from the start of the audio."""
+        words: list[Word] = []
+        for (_, start), result in zip(utterances, results, strict=True):
+            offset = start / self.sample_rate
+            words += [Word(w.word, w.start + offset, w.end + offset, w.confidence) for w in result.words]
+        return words
 
     def transcribe_waveforms(self, waveforms: Sequence[ArrayLike], batch_size: int = 16) -> list[Transcript]:
         """Mono waveforms at the model's rate -> transcripts, batched by length.
 
-        Audio without speech (silence, steady noise or hum: :func:`asr.speech_detect.has_speech`) gets an empty
-        transcript without reaching the network, when ``detect_speech`` is set (the default); audio shorter than
-        :data:`MIN_SECONDS` is padded with silence, so any length from 0 samples up is transcribed."""
+        Each waveform is cut into utterances where it pauses (:func:`asr.speech_detect.find_utterances`, the
+        cutter that streaming uses too) and only the speech reaches the network, so the silence or room tone
+        around and between words never turns into words; audio without speech (silence, steady noise, hum)
+        gets an empty transcript. Word times are from the start of each waveform. With ``detect_speech`` off,
+        each waveform is decoded whole (:meth:`decode_waveforms`)."""
+        waveforms = [as_numpy(w).astype(np.float32, copy=False) for w in waveforms]
+        if not self.detect_speech:
+            return self.decode_waveforms(waveforms, batch_size)
+        pieces = [find_utterances(w, self.sample_rate, self.speech_config) for w in waveforms]
+        decoded = self.decode_waveforms([audio for utterances in pieces for audio, _ in utterances], batch_size)
+        results, used = [], 0
+        for utterances in pieces:
+            words = self._timed_words(utterances, decoded[used : used + len(utterances)])
+            used += len(utterances)
+            results.append(Transcript(" ".join(w.word for w in words), words))
+        return results
+
+    def decode_waveforms(self, waveforms: Sequence[ArrayLike], batch_size: int = 16) -> list[Transcript]:
+        """Mono waveforms at the model's rate, each one utterance already cut -> transcripts, batched by
+        length: the network and the decoder, with no search for speech. Audio shorter than
+        :data:`MIN_SECONDS` is padded with silence, so any length from 1 sample up is decoded."""
         waveforms = [as_numpy(w).astype(np.float32, copy=False) for w in waveforms]
         results: list[Transcript | None] = [None] * len(waveforms)
-        spoken = []
-        for i, waveform in enumerate(waveforms):
-            if self.detect_speech and not has_speech(waveform, self.sample_rate):
-                results[i] = Transcript("", [])
-            else:
-                spoken.append(i)
         shortest = int(MIN_SECONDS * self.sample_rate)
         waveforms = [w if len(w) >= shortest else np.pad(w, (0, shortest - len(w))) for w in waveforms]
-        order = sorted(spoken, key=lambda i: len(waveforms[i]))
+        order = sorted(range(len(waveforms)), key=lambda i: len(waveforms[i]))
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             log_probs, lengths = self.log_probs([waveforms[i] for i in chunk])
             for i, transcript in zip(chunk, self.decoder(log_probs, lengths), strict=True):
-                results[i] = transcript
+                results[i] = timed_by_sound(transcript, waveforms[i], self.sample_rate)
         return [r for r in results if r is not None]

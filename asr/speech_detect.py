@@ -1,21 +1,66 @@
-"""Is there speech at all? An energy test run before the network.
+"""Finding speech: the one way the toolkit decides where words are, offline and streaming alike.
 
-A CTC model trained only on speech always finds some: silence came out as "sveen", steady noise as digits. Audio
-that fails this test gets an empty transcript without reaching the network. The test is deliberately lenient
-(a missed word costs more than a spurious one): it only rejects audio that is silent, or whose level never moves.
+A CTC model trained on clips cut tight around the words is thrown by what real recordings hold around them:
+seconds of silence or room tone before the first word, long pauses between words. So before the network runs,
+audio is cut into utterances by level: 10 ms blocks are *loud* when they stand :attr:`SpeechConfig.speech_margin_db`
+above a noise floor (and above :attr:`SpeechConfig.min_speech_dbfs`); an utterance opens at the first loud block,
+with :attr:`~SpeechConfig.pre_roll_seconds` of the audio before it (soft onsets such as /s/ and /f/), and ends
+after :attr:`~SpeechConfig.end_silence_seconds` of quiet, keeping :attr:`~SpeechConfig.tail_seconds` after its
+last loud block. The quiet between utterances never reaches the network, so neither its length nor its level can
+make words. An utterance that reaches :attr:`~SpeechConfig.max_utterance_seconds` is cut at the quietest part of
+its second half (memory and decoding time stay bounded) and the rest carries on.
+
+The noise floor drops at once to a quieter block and rises slowly (1 dB a second), so speech never pulls it up
+within an utterance. :class:`UtteranceCutter` is causal (streams start their floor at the first block);
+:func:`find_utterances`, for audio that is all there, starts it at the audio's own quiet level instead, which is
+the only difference between the two paths (and a clip with no quiet part at all, cut tight around a word, is
+one utterance offline).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from asr.errors import AsrError
 
 #: Loudest 25 ms frame below this level (dB re full scale): digital silence or a muted microphone.
 SILENCE_DBFS = -60.0
-#: Spread between loud and quiet frames (95th minus 5th percentile, dB) below this: steady noise or hum. Speech
-#: moves more, even in clips trimmed to the word: the smallest spread over 3,700 FSDD, Heidelberg Digits and AN4
-#: files was 4.3 dB; white noise gives 1.3 dB, a constant hum 0 dB.
-MIN_SPREAD_DB = 2.0
 FRAME_SECONDS, HOP_SECONDS = 0.025, 0.010
+#: Spread between loud and quiet frames (95th minus 5th percentile, dB) below this: steady noise or hum, not a
+#: clip cut tight around a word. The smallest spread over 3,700 FSDD, Heidelberg Digits and AN4 files was
+#: 4.3 dB; white noise gives 1.3 dB, a constant hum 0 dB.
+MIN_SPREAD_DB = 2.0
+#: Level analysis step of the cutter: 10 ms blocks.
+BLOCK_SECONDS = 0.010
+#: The offline noise floor starts at this percentile of the audio's block levels: its quiet part.
+FLOOR_PERCENTILE = 5.0
+#: Width of the stretch whose mean level picks the cut of an over-long utterance.
+CUT_PAUSE_SECONDS = 0.2
+#: Floor of a block's level, so digital silence gives a finite number.
+MIN_LEVEL_DB = -120.0
+
+
+@dataclass
+class SpeechConfig:
+    """How audio is cut into utterances (see the module's docstring)."""
+
+    end_silence_seconds: float = 0.5  # quiet this long ends an utterance
+    max_utterance_seconds: float = 15.0  # an utterance is cut (at a pause) before it grows longer
+    pre_roll_seconds: float = 0.3  # audio kept from before the first loud block (soft word onsets)
+    tail_seconds: float = 0.2  # audio kept after the last loud block
+    speech_margin_db: float = 12.0  # a block is loud this far above the noise floor ...
+    min_speech_dbfs: float = -50.0  # ... and above this level (dB re full scale)
+    min_loud_seconds: float = 0.08  # an utterance with less loud audio is a click or a knock, not speech
+
+    def __post_init__(self) -> None:
+        if min(self.end_silence_seconds, self.max_utterance_seconds) <= 0:
+            raise AsrError("end_silence_seconds and max_utterance_seconds must be positive")
+        if min(self.pre_roll_seconds, self.tail_seconds) < 0:
+            raise AsrError("pre_roll_seconds and tail_seconds cannot be negative")
+        if self.max_utterance_seconds < 4 * CUT_PAUSE_SECONDS:
+            raise AsrError(f"max_utterance_seconds must be at least {4 * CUT_PAUSE_SECONDS:g}")
 
 
 def frame_levels(samples: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -33,11 +78,226 @@ def frame_levels(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     return 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
 
 
+def block_levels(samples: np.ndarray, block: int) -> np.ndarray:
+    """``(blocks * block,)`` samples -> ``(blocks,)`` RMS level of each ``block`` samples, dB re full scale."""
+    blocks = np.asarray(samples, dtype=np.float64).reshape(-1, block)
+    return np.maximum(10.0 * np.log10(np.mean(blocks**2, axis=1) + 1e-12), MIN_LEVEL_DB)
+
+
+class NoiseFloor:
+    """Loud or quiet, per 10 ms block, against a floor that follows the quiet blocks: it drops at once to a
+    quieter block and rises slowly (1 dB a second), so speech never pulls it up within an utterance."""
+
+    RISE_DB_PER_BLOCK = 0.01
+
+    def __init__(self, config: SpeechConfig, initial_db: float | None = None) -> None:
+        self.config = config
+        self.floor = initial_db
+
+    def is_loud(self, level_db: float) -> bool:
+        self.floor = level_db if self.floor is None else min(level_db, self.floor + self.RISE_DB_PER_BLOCK)
+        return level_db > max(self.config.min_speech_dbfs, self.floor + self.config.speech_margin_db)
+
+
+class UtteranceCutter:
+    """Mono audio at one rate in, in chunks of any size; utterances out, each ``(audio (samples,), start)``
+    with ``start`` its first sample counted from the start of the audio. Memory is bounded by
+    :attr:`SpeechConfig.max_utterance_seconds`.
+
+    >>> cutter = UtteranceCutter(8000)
+    >>> utterances = cutter.accept(chunk) + cutter.accept(other_chunk) + cutter.finish()   # doctest: +SKIP
+    """
+
+    def __init__(self, sample_rate: int, config: SpeechConfig | None = None, initial_floor_db: float | None = None):
+        self.config = config or SpeechConfig()
+        self.rate = int(sample_rate)
+        self.block = max(1, round(BLOCK_SECONDS * self.rate))
+        self._floor = NoiseFloor(self.config, initial_floor_db)
+        self._pending = np.zeros(0, dtype=np.float32)  # samples short of a whole block
+        self._pre_roll: list[np.ndarray] = []
+        self._pre_roll_blocks = max(0, round(self.config.pre_roll_seconds / BLOCK_SECONDS))
+        self._blocks: list[np.ndarray] = []  # the open utterance, block by block
+        self._levels: list[float] = []  # their levels
+        self._loud: list[bool] = []  # and whether each was loud
+        self._start = 0  # first sample of the open utterance
+        self._lead = 0  # pre-roll blocks at its start
+        self._quiet = 0  # quiet blocks since its last loud block
+        self.samples_seen = 0  # whole blocks only
+        self.finished = False
+
+    @property
+    def is_open(self) -> bool:
+        """Whether an utterance is open (speech was heard and has not ended)."""
+        return bool(self._blocks)
+
+    @property
+    def open_samples(self) -> int:
+        """Samples of the open utterance since its first loud block (its pre-roll not counted)."""
+        return (len(self._blocks) - self._lead) * self.block
+
+    @property
+    def buffered_samples(self) -> int:
+        """Samples held in memory: the open utterance, the pre-roll and a part block."""
+        return (len(self._blocks) + len(self._pre_roll)) * self.block + len(self._pending)
+
+    def open_audio(self) -> np.ndarray:
+        """The open utterance so far (up to :attr:`~SpeechConfig.tail_seconds` after its last loud block)."""
+        return self._audio(len(self._blocks))
+
+    def accept(self, samples: np.ndarray) -> list[tuple[np.ndarray, int]]:
+        """Float samples at the cutter's rate -> the utterances that ended in them."""
+        if self.finished:
+            raise AsrError("this audio has ended; start a new cutter")
+        samples = np.asarray(samples, dtype=np.float32)
+        if len(self._pending):
+            samples = np.concatenate([self._pending, samples])
+        whole = len(samples) - len(samples) % self.block
+        self._pending = samples[whole:].copy()
+        ended: list[tuple[np.ndarray, int]] = []
+        if whole == 0:
+            return ended
+        levels = block_levels(samples[:whole], self.block)
+        for index, level in enumerate(levels):
+            block = samples[index * self.block : (index + 1) * self.block]
+            ended += self._push(block, float(level))
+        return ended
+
+    def finish(self) -> list[tuple[np.ndarray, int]]:
+        """End of audio: the utterance still open, if any (with the last part block)."""
+        if self.finished:
+            return []
+        self.finished = True
+        if not self._blocks:
+            return []
+        if self._quiet == 0:  # still loud at the end: the last part block belongs to it
+            self._blocks.append(self._pending)
+        taken = self._take(len(self._blocks))
+        return [taken] if taken else []
+
+    def _push(self, block: np.ndarray, level: float) -> list[tuple[np.ndarray, int]]:
+        loud = self._floor.is_loud(level)
+        self.samples_seen += self.block
+        if not self._blocks:
+            if loud:  # an utterance opens, with the pre-roll before it
+                self._blocks = [*self._pre_roll, block.copy()]
+                self._levels = [MIN_LEVEL_DB] * len(self._pre_roll) + [level]
+                self._loud = [False] * len(self._pre_roll) + [True]
+                self._start = self.samples_seen - len(self._blocks) * self.block
+                self._lead = len(self._blocks) - 1
+                self._pre_roll, self._quiet = [], 0
+            elif self._pre_roll_blocks:
+                self._pre_roll.append(block.copy())
+                del self._pre_roll[: -self._pre_roll_blocks]
+            return []
+        self._blocks.append(block.copy())
+        self._levels.append(level)
+        self._loud.append(loud)
+        self._quiet = 0 if loud else self._quiet + 1
+        taken = None
+        if self._quiet * BLOCK_SECONDS >= self.config.end_silence_seconds:
+            taken = self._take(len(self._blocks))
+        elif len(self._blocks) * BLOCK_SECONDS >= self.config.max_utterance_seconds:
+            taken = self._take(self._quietest_cut())
+        return [taken] if taken else []
+
+    def _quietest_cut(self) -> int:
+        """Block index in the open utterance's second half at the centre of its quietest stretch."""
+        levels = np.asarray(self._levels)
+        half = len(levels) // 2
+        width = max(1, round(CUT_PAUSE_SECONDS / BLOCK_SECONDS))
+        power = 10.0 ** (levels[half:] / 10.0)
+        smooth = np.convolve(power, np.ones(width) / width, mode="valid")
+        return half + int(np.argmin(smooth)) + width // 2
+
+    def _audio(self, end: int) -> np.ndarray:
+        """Blocks ``[0, end)`` of the open utterance, less the quiet beyond the tail at its end."""
+        quiet = self._quiet if end == len(self._blocks) else 0
+        tail = round(self.config.tail_seconds / BLOCK_SECONDS)
+        loud_end = max(1, end - max(0, quiet - tail))
+        return np.concatenate(self._blocks[:loud_end])
+
+    def _take(self, end: int) -> tuple[np.ndarray, int] | None:
+        """Close the open utterance at block ``end`` (None if it held too little loud audio to be speech);
+        blocks after it open the next one (a cut at a pause)."""
+        audio, start = self._audio(end), self._start
+        speech = sum(self._loud[:end]) * BLOCK_SECONDS >= self.config.min_loud_seconds
+        self._start += end * self.block
+        self._blocks, self._levels, self._loud = self._blocks[end:], self._levels[end:], self._loud[end:]
+        self._lead = 0
+        if not self._blocks:
+            self._quiet = 0
+        return (audio, start) if speech else None
+
+
+def quiet_level(samples: np.ndarray, sample_rate: int) -> float:
+    """The level (dB re full scale) of the quiet part of ``samples``: where the offline noise floor starts."""
+    block = max(1, round(BLOCK_SECONDS * sample_rate))
+    usable = np.asarray(samples)[: len(samples) // block * block]
+    if usable.size == 0:
+        return MIN_LEVEL_DB
+    return float(np.percentile(block_levels(usable, block), FLOOR_PERCENTILE))
+
+
+def find_utterances(
+    samples: np.ndarray, sample_rate: int, config: SpeechConfig | None = None
+) -> list[tuple[np.ndarray, int]]:
+    """``(samples,)`` mono audio -> its utterances, each ``(audio (samples,), first sample)``; ``[]`` for
+    audio without speech (silence, room tone, steady noise or hum, however long).
+
+    The same cutter as streaming, with the noise floor started at the audio's own quiet level."""
+    samples = np.asarray(samples, dtype=np.float32)
+    config = config or SpeechConfig()
+    floor = quiet_level(samples, sample_rate)
+    cutter = UtteranceCutter(sample_rate, config, initial_floor_db=floor)
+    utterances = cutter.accept(samples) + cutter.finish()
+    if not utterances and floor > config.min_speech_dbfs and level_spread(samples, sample_rate) >= MIN_SPREAD_DB:
+        # Nothing stands out because nothing is quiet: a clip cut tight around a word is speech throughout.
+        return [(samples, 0)]
+    return utterances
+
+
+def level_spread(samples: np.ndarray, sample_rate: int) -> float:
+    """Spread between loud and quiet 25 ms frames (95th minus 5th percentile of their levels, dB)."""
+    levels = frame_levels(samples, sample_rate)
+    return float(np.percentile(levels, 95) - np.percentile(levels, 5))
+
+
 def has_speech(samples: np.ndarray, sample_rate: int) -> bool:
-    """False for audio that is silent (loudest frame under :data:`SILENCE_DBFS`) or whose level never moves
-    (spread under :data:`MIN_SPREAD_DB`); True otherwise, including for anything that might be speech."""
+    """Whether :func:`find_utterances` finds any speech in ``samples``."""
     levels = frame_levels(samples, sample_rate)
     if levels.max() < SILENCE_DBFS:
         return False
-    spread = np.percentile(levels, 95) - np.percentile(levels, 5)
-    return bool(spread >= MIN_SPREAD_DB)
+    return bool(find_utterances(samples, sample_rate))
+
+
+#: Where a word's sound begins: the first 10 ms block within this many dB of the utterance's loudest.
+ONSET_BELOW_PEAK_DB = 30.0
+
+
+def snap_to_sound(spans: list[tuple[float, float]], samples: np.ndarray, sample_rate: int) -> list[tuple[float, float]]:
+    """Word ``(start, end)`` times (seconds into ``samples``, in order) moved to where the sound is.
+
+    A bidirectional CTC model may emit a word's letters frames before its sound begins (even in the quiet
+    before it), so each word's start moves forward to the first loud block at or after it, and its end to the
+    block after the last loud one before the next word's start ("loud": within :data:`ONSET_BELOW_PEAK_DB` of
+    the utterance's loudest block, and a speech margin above its quiet part, the pre-roll). Without a loud block
+    after it, a word keeps its times."""
+    block = max(1, round(BLOCK_SECONDS * sample_rate))
+    usable = np.asarray(samples)[: len(samples) // block * block]
+    if usable.size == 0 or not spans:
+        return spans
+    levels = block_levels(usable, block)
+    floor = float(np.percentile(levels, FLOOR_PERCENTILE)) + SpeechConfig.speech_margin_db
+    loud = np.flatnonzero(levels > max(levels.max() - ONSET_BELOW_PEAK_DB, floor))
+    starts = []
+    for start, _ in spans:
+        after = loud[loud >= int(start / BLOCK_SECONDS)]
+        starts.append(float(after[0]) * BLOCK_SECONDS if after.size else start)
+    starts = list(np.maximum.accumulate(starts))  # words stay in order
+    snapped = []
+    for index, ((start, end), new_start) in enumerate(zip(spans, starts, strict=True)):
+        limit = starts[index + 1] if index + 1 < len(spans) else len(levels) * BLOCK_SECONDS
+        inside = loud[(loud >= round(new_start / BLOCK_SECONDS)) & (loud < round(max(limit, end) / BLOCK_SECONDS))]
+        new_end = float(inside[-1] + 1) * BLOCK_SECONDS if inside.size else new_start + (end - start)
+        snapped.append((float(new_start), max(new_end, float(new_start))))
+    return snapped

@@ -4,18 +4,15 @@ a final result (words with times from the start of the stream) when a pause ends
 The models are bidirectional, so they cannot emit a word before they have heard what follows it. The open
 utterance is therefore re-decoded from its start whenever :attr:`StreamConfig.partial_seconds` of new audio has
 come, and once more when it ends; the final result is exactly what ``transcribe`` gives for that stretch of
-audio. An utterance opens on the first loud frame (with :attr:`~StreamConfig.pre_roll_seconds` of the audio
-before it), ends after :attr:`~StreamConfig.end_silence_seconds` of quiet frames, and is cut at
-:attr:`~StreamConfig.max_utterance_seconds`, so memory and the cost of a re-decode stay bounded however long the
-stream runs. Quiet audio between utterances is dropped. "Loud" follows the level of the stream's own quiet
-frames (an adaptive noise floor), so a noisy line does not hold an utterance open.
+audio. Utterances are found by :class:`asr.speech_detect.UtteranceCutter`, the same cutter that offline
+transcription uses, so a file gives the same words streamed or not; memory and the cost of a re-decode stay
+bounded however long the stream runs, and quiet audio between utterances is dropped.
 
 Works with either recogniser (PyTorch or onnxruntime) and imports no PyTorch itself.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,29 +21,20 @@ import numpy as np
 from asr.decode import Transcript, Word
 from asr.errors import AsrError
 from asr.inference import BaseRecognizer
-
-#: Level analysis step: 10 ms blocks.
-BLOCK_SECONDS = 0.010
+from asr.speech_detect import SpeechConfig, UtteranceCutter
 
 
 @dataclass
-class StreamConfig:
-    """How a stream is cut into utterances and how often partial text is computed."""
+class StreamConfig(SpeechConfig):
+    """How a stream is cut into utterances (:class:`~asr.speech_detect.SpeechConfig`) and how often partial
+    text is computed."""
 
     partial_seconds: float = 0.3  # re-decode the open utterance after at most this much new audio
-    end_silence_seconds: float = 0.5  # quiet this long ends an utterance
-    max_utterance_seconds: float = 15.0  # an utterance is cut here (bounded memory and decoding time)
-    pre_roll_seconds: float = 0.3  # audio kept from before the first loud frame (soft word onsets)
-    tail_seconds: float = 0.2  # audio decoded after the last loud frame (the rest of the pause is not: long
-    # stretches of digital silence at the end throw the models trained on trimmed recordings)
-    speech_margin_db: float = 12.0  # a block is loud this far above the noise floor ...
-    min_speech_dbfs: float = -50.0  # ... and above this level (dB re full scale)
 
     def __post_init__(self) -> None:
-        if min(self.partial_seconds, self.end_silence_seconds, self.max_utterance_seconds) <= 0:
-            raise AsrError("partial_seconds, end_silence_seconds and max_utterance_seconds must be positive")
-        if self.pre_roll_seconds < 0:
-            raise AsrError("pre_roll_seconds cannot be negative")
+        super().__post_init__()
+        if self.partial_seconds <= 0:
+            raise AsrError("partial_seconds must be positive")
 
 
 @dataclass
@@ -71,21 +59,6 @@ def merge_finals(events: list[StreamEvent]) -> StreamEvent:
     return StreamEvent(True, " ".join(e.text for e in events if e.text), words)
 
 
-class NoiseFloor:
-    """Loud or quiet, per 10 ms block, against a floor that follows the stream's quiet blocks: it drops at once
-    to a quieter block and rises slowly (1 dB a second), so speech never pulls it up within an utterance."""
-
-    RISE_DB_PER_BLOCK = 0.01
-
-    def __init__(self, config: StreamConfig) -> None:
-        self.config = config
-        self.floor: float | None = None
-
-    def is_loud(self, level_db: float) -> bool:
-        self.floor = level_db if self.floor is None else min(level_db, self.floor + self.RISE_DB_PER_BLOCK)
-        return level_db > max(self.config.min_speech_dbfs, self.floor + self.config.speech_margin_db)
-
-
 class StreamingRecognizer:
     """One audio stream through a recogniser. Feed chunks with :meth:`accept` (float samples in [-1, 1], or
     int16) or :meth:`accept_pcm16` (bytes), then call :meth:`finish`.
@@ -107,27 +80,20 @@ class StreamingRecognizer:
             import soxr
 
             self._resampler = soxr.ResampleStream(self.input_rate, self.rate, 1, dtype="float32")
-        self.block = max(1, round(BLOCK_SECONDS * self.rate))
-        self._pending = np.zeros(0, dtype=np.float32)  # samples short of a whole block
-        self._pre_roll: deque[np.ndarray] = deque(maxlen=max(1, round(self.config.pre_roll_seconds / BLOCK_SECONDS)))
-        self._utterance: list[np.ndarray] = []  # blocks of the open utterance
-        self._utterance_start = 0  # its first sample, counted from the start of the stream
-        self._quiet_blocks = 0  # since the last loud block of the open utterance
-        self._since_decode = 0  # samples added since the last partial decode
-        self._samples_seen = 0  # at the model's rate, whole blocks only
+        self._cutter = UtteranceCutter(self.rate, self.config)
+        self._decoded_at = 0  # open utterance's length at its last partial decode
         self._partial = ""
-        self._floor = NoiseFloor(self.config)
         self.finished = False
 
     @property
     def seconds(self) -> float:
         """Audio received so far, in seconds."""
-        return self._samples_seen / self.rate
+        return self._cutter.samples_seen / self.rate
 
     @property
     def buffered_samples(self) -> int:
         """Samples held in memory (the open utterance, the pre-roll and a part block): bounded by the config."""
-        return sum(len(b) for b in self._utterance) + sum(len(b) for b in self._pre_roll) + len(self._pending)
+        return self._cutter.buffered_samples
 
     def accept_pcm16(self, data: bytes) -> StreamEvent:
         """Raw 16-bit little-endian mono PCM (the Vosk protocol's audio messages)."""
@@ -140,25 +106,20 @@ class StreamingRecognizer:
         merged into one), else the open utterance's partial text (``""`` between utterances)."""
         if self.finished:
             raise AsrError("this stream has finished; start a new one")
-        finals = [self._close(e) for e in self._blocks(self._to_model_rate(samples, last=False))]
-        if finals:
-            return merge_finals(finals)
+        ended = self._cutter.accept(self._to_model_rate(samples, last=False))
+        if ended:
+            self._decoded_at, self._partial = 0, ""
+            return merge_finals([self._close(u) for u in ended])
         return StreamEvent(False, self._update_partial())
 
     def finish(self) -> StreamEvent:
         """End of stream: the final result of what remains (``text`` ``""`` if nothing was said)."""
         if self.finished:
             raise AsrError("this stream has finished already")
-        tail = self._to_model_rate(np.zeros(0, dtype=np.float32), last=True)
-        finals = [self._close(e) for e in self._blocks(tail)]
-        if len(self._pending):  # the last part block belongs to the utterance, if one is open
-            if self._utterance:
-                self._utterance.append(self._pending)
-            self._pending = np.zeros(0, dtype=np.float32)
-        if self._utterance:
-            finals.append(self._close(self._take_utterance()))
+        ended = self._cutter.accept(self._to_model_rate(np.zeros(0, dtype=np.float32), last=True))
+        ended += self._cutter.finish()
         self.finished = True
-        return merge_finals(finals) if finals else StreamEvent(True, "")
+        return merge_finals([self._close(u) for u in ended]) if ended else StreamEvent(True, "")
 
     def _to_model_rate(self, samples: np.ndarray, last: bool) -> np.ndarray:
         samples = np.asarray(samples)
@@ -175,49 +136,9 @@ class StreamingRecognizer:
             samples = self._resampler.resample_chunk(samples, last=last)
         return samples
 
-    def _blocks(self, samples: np.ndarray) -> list[tuple[np.ndarray, int]]:
-        """Run whole 10 ms blocks through the endpointer; returns the utterances that ended, with their start."""
-        if len(self._pending):
-            samples = np.concatenate([self._pending, samples])
-        whole = len(samples) - len(samples) % self.block
-        self._pending = samples[whole:].copy()
-        ended = []
-        for start in range(0, whole, self.block):
-            block = samples[start : start + self.block]
-            loud = self._floor.is_loud(10.0 * np.log10(float(np.mean(block.astype(np.float64) ** 2)) + 1e-12))
-            self._samples_seen += len(block)
-            if not self._utterance:
-                if loud:  # an utterance opens, with the pre-roll before it
-                    self._utterance = [*self._pre_roll, block.copy()]
-                    self._utterance_start = self._samples_seen - sum(len(b) for b in self._utterance)
-                    self._pre_roll.clear()
-                    self._quiet_blocks = 0
-                    self._since_decode = len(block)
-                else:
-                    self._pre_roll.append(block.copy())
-                continue
-            self._utterance.append(block.copy())
-            self._since_decode += len(block)
-            self._quiet_blocks = 0 if loud else self._quiet_blocks + 1
-            length = sum(len(b) for b in self._utterance)
-            if (self._quiet_blocks * BLOCK_SECONDS >= self.config.end_silence_seconds
-                    or length >= self.config.max_utterance_seconds * self.rate):
-                ended.append(self._take_utterance())
-        return ended
-
-    def _take_utterance(self) -> tuple[np.ndarray, int]:
-        audio, start = self._utterance_audio(), self._utterance_start
-        self._utterance, self._quiet_blocks, self._since_decode, self._partial = [], 0, 0, ""
-        return audio, start
-
-    def _utterance_audio(self) -> np.ndarray:
-        """The open utterance up to :attr:`~StreamConfig.tail_seconds` after its last loud block."""
-        tail_blocks = round(self.config.tail_seconds / BLOCK_SECONDS)
-        drop = max(0, self._quiet_blocks - tail_blocks)
-        return np.concatenate(self._utterance[: len(self._utterance) - drop] or self._utterance[:1])
-
     def _decode(self, audio: np.ndarray) -> Transcript:
-        return self.recognizer.transcribe_waveforms([audio])[0]
+        """One utterance, already cut: the network and decoder only (no second search for speech)."""
+        return self.recognizer.decode_waveforms([audio])[0]
 
     def _close(self, utterance: tuple[np.ndarray, int]) -> StreamEvent:
         audio, start = utterance
@@ -227,7 +148,9 @@ class StreamingRecognizer:
         return StreamEvent(True, result.text, words)
 
     def _update_partial(self) -> str:
-        if self._utterance and self._since_decode >= self.config.partial_seconds * self.rate:
-            self._partial = self._decode(self._utterance_audio()).text
-            self._since_decode = 0
+        if not self._cutter.is_open:
+            self._decoded_at, self._partial = 0, ""
+        elif self._cutter.open_samples - self._decoded_at >= self.config.partial_seconds * self.rate:
+            self._partial = self._decode(self._cutter.open_audio()).text
+            self._decoded_at = self._cutter.open_samples
         return self._partial

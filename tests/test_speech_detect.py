@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from asr.errors import AsrError
 from asr.loading import load_model
-from asr.speech_detect import frame_levels, has_speech
+from asr.speech_detect import SpeechConfig, UtteranceCutter, find_utterances, frame_levels, has_speech
 from tests.conftest import SHARED_DATA
 
 RATE = 8000
@@ -123,3 +123,88 @@ def test_server_answers_short_audio_and_malformed_requests_in_one_json_line(onnx
     assert response.status_code == 422
     detail = response.json()["detail"]
     assert isinstance(detail, str) and "\n" not in detail and "'file'" in detail
+
+
+def _room_tone(seconds: float, dbfs: float, seed: int, rate: int = RATE) -> np.ndarray:
+    noise = np.random.default_rng(seed).standard_normal(int(seconds * rate))
+    return (noise / np.sqrt(np.mean(noise**2)) * 10 ** (dbfs / 20)).astype(np.float32)
+
+
+def _clip(path) -> np.ndarray:
+    samples, rate = sf.read(path, dtype="float32")
+    assert rate == RATE
+    return samples
+
+
+def test_a_recording_that_is_mostly_pauses_keeps_every_word(ten_digits):
+    """Ten digits with 10-25 s of room tone between them: speech is 2% of the audio, and none of it is lost."""
+    rng = np.random.default_rng(3)
+    pieces = []
+    for index, utt in enumerate(ten_digits):
+        pieces += [_room_tone(rng.uniform(10, 25), -62.0, index), _clip(utt.audio)]
+    samples = np.concatenate([*pieces, _room_tone(3.0, -62.0, 99)])
+    assert len(samples) / RATE > 100
+    assert has_speech(samples, RATE)
+    utterances = find_utterances(samples, RATE)
+    assert len(utterances) == 10
+    assert all(len(audio) / RATE < 1.6 for audio, _ in utterances)  # the pauses never reach the network
+
+
+def test_clicks_hum_and_room_tone_are_not_utterances():
+    tone = _room_tone(5.0, -55.0, 0)
+    click = tone.copy()
+    click[2 * RATE : 2 * RATE + 80] += 0.5  # a 10 ms knock
+    hum = 0.3 * np.sin(2 * np.pi * 50 * np.arange(5 * RATE) / RATE).astype(np.float32)
+    for samples in (tone, click, hum, tone + hum):
+        assert find_utterances(samples, RATE) == []
+
+
+def test_an_over_long_utterance_is_cut_in_the_pause_of_its_second_half():
+    loud = _room_tone(10.0, -20.0, 1)
+    loud[7000 * RATE // 1000 : 7300 * RATE // 1000] = 0.0  # a 0.3 s pause at 7.0-7.3 s, shorter than a pause
+    loud[2 * RATE : int(2.4 * RATE)] = 0.0  # one in the first half, which the cut must not take
+    lead = RATE // 2  # quiet before it: the causal cutter's noise floor starts at the first block
+    cutter = UtteranceCutter(RATE, SpeechConfig(max_utterance_seconds=8.0, pre_roll_seconds=0.0))
+    first = cutter.accept(np.concatenate([np.zeros(lead, np.float32), loud]))
+    rest = cutter.finish()
+    assert len(first) == 1 and len(rest) == 1
+    start, cut = first[0][1], first[0][1] + len(first[0][0])
+    assert start == lead and lead + 7.0 * RATE <= cut <= lead + 7.3 * RATE
+    assert rest[0][1] == cut and cut + len(rest[0][0]) == lead + len(loud)  # every sample once, in order
+
+
+def test_streamed_in_any_chunks_the_cutter_finds_the_same_utterances(ten_digits):
+    samples = np.concatenate([np.concatenate([_room_tone(1.0, -60.0, i), _clip(u.audio)])
+                              for i, u in enumerate(ten_digits[:4])])
+    whole = UtteranceCutter(RATE)
+    expected = whole.accept(samples) + whole.finish()
+    chunked = UtteranceCutter(RATE)
+    found, position = [], 0
+    for size in np.random.default_rng(0).integers(1, 3000, 10_000):
+        found += chunked.accept(samples[position : position + size])
+        position += size
+        if position >= len(samples):
+            break
+    found += chunked.finish()
+    assert len(found) == len(expected) == 4
+    for (a, start_a), (b, start_b) in zip(found, expected, strict=True):
+        assert start_a == start_b and np.array_equal(a, b)
+
+
+def test_padded_words_are_right_and_start_where_their_sound_does(fsdd_dir):
+    """The packaged model, offline and streaming: 2 s of room tone before a word and 1.5 s after."""
+    from asr.streaming import StreamingRecognizer
+
+    model = load_model()
+    for name, word in (("7_george_3.wav", "seven"), ("3_jackson_5.wav", "three"), ("0_nicolas_9.wav", "zero")):
+        clip = _clip(fsdd_dir / name)
+        before = _room_tone(2.0, -58.0, 1)
+        samples = np.concatenate([before, clip + _room_tone(len(clip) / RATE, -58.0, 2), _room_tone(1.5, -58.0, 3)])
+        levels = frame_levels(clip, RATE)
+        onset = 2.0 + np.argmax(levels > levels.max() - 30.0) * 0.01  # where the word's sound begins
+        offline = model.transcribe(samples, sample_rate=RATE)
+        assert offline.text == word
+        assert abs(offline.words[0].start - onset) <= 0.1, (offline.words[0], onset)
+        stream = StreamingRecognizer(model, RATE)
+        events = [stream.accept(samples[i : i + 1600]) for i in range(0, len(samples), 1600)] + [stream.finish()]
+        assert " ".join(e.text for e in events if e.final and e.text) == offline.text

@@ -12,7 +12,6 @@ import torch
 from asr.data import BucketBatches, ctc_min_frames
 from asr.features import warp_frequency
 from asr.model import AcousticModel, ModelConfig
-from asr.segment import quietest_cut
 from asr.train import lr_schedule
 
 
@@ -72,16 +71,6 @@ def test_warp_frequency_keeps_shape_and_identity_at_zero_warp():
     stretched = warp_frequency(ramp, 0.2)[0, 0]  # bin f reads bin f * a: a straight line of slope a
     slope = float(stretched[10] - stretched[9])
     assert 0.8 <= slope <= 1.2 and torch.allclose(stretched[:30], torch.arange(30.0) * slope, atol=1e-4)
-
-
-def test_quietest_cut_finds_the_pause_in_the_second_half():
-    rate = 1000
-    loud = np.random.default_rng(0).normal(0, 1, 10 * rate)
-    loud[7000:7300] = 0.0  # a 0.3 s pause at 7.0-7.3 s
-    loud[2000:2500] = 0.0  # a longer one in the first half, which must be ignored
-    cut = quietest_cut(loud, rate, 0.2)
-    assert 7000 <= cut <= 7300
-    assert quietest_cut(np.ones(10), rate, 0.2) == 10  # too short to hold a pause: no cut
 
 
 def test_resampling_never_turns_audio_into_nothing():
