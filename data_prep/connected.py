@@ -1,7 +1,8 @@
 """Connected-word utterances built from isolated-word recordings (the classic trick for digit strings).
 
-Recordings of one speaker are joined with short silent gaps; each word may be speed-perturbed, the
-whole utterance gets a random gain and, optionally, background noise. The result is written as WAV
+Recordings of one speaker are joined with silent gaps; each word may be speed-perturbed, the whole
+utterance gets a random gain and, optionally, a quiet room tone under it (real recordings are never digital
+zeros between the words) or background noise. The result is written as WAV
 files plus a manifest, so training and evaluation read them like any other corpus.
 """
 
@@ -17,7 +18,15 @@ from pathlib import Path
 import torch
 
 from asr.audio import load_audio, write_audio
-from asr.augment import ChannelConfig, add_noise, apply_gain, normalise_peak, simulate_channel, speed_perturb
+from asr.augment import (
+    ChannelConfig,
+    add_noise,
+    apply_gain,
+    normalise_peak,
+    room_tone,
+    simulate_channel,
+    speed_perturb,
+)
 from asr.manifest import Utterance, write_manifest
 
 
@@ -34,6 +43,10 @@ class ConnectedConfig:
     snr_db: tuple[float, float] | None = None  # white-noise SNR range; None adds no noise
     channel: ChannelConfig | None = None  # a simulated room/microphone/line per utterance; None: none
     clean_fraction: float = 0.0  # with a channel: the share of utterances left without one
+    # Real recordings are not digital zeros between words: the share of utterances that get a quiet room tone
+    # under the whole utterance (white, pink or brown noise) at an RMS level drawn from ``room_tone_dbfs``.
+    room_tone: float = 0.0
+    room_tone_dbfs: tuple[float, float] = (-75.0, -45.0)
 
 
 def trim_silence(waveform: torch.Tensor, sample_rate: int, threshold_db: float = -35.0) -> torch.Tensor:
@@ -92,6 +105,8 @@ def make_connected(
         pieces.append(silence(config.edge_seconds))
         waveform = normalise_peak(torch.cat(pieces), rng.uniform(0.3, 0.95))
         waveform = apply_gain(waveform, rng.uniform(*config.gain_db))
+        if config.room_tone > 0 and rng.random() < config.room_tone:
+            waveform = waveform + room_tone(waveform.numel(), rng.uniform(*config.room_tone_dbfs), generator)
         if config.snr_db is not None:
             waveform = add_noise(waveform, rng.uniform(*config.snr_db), generator)
         if config.channel is not None and rng.random() >= config.clean_fraction:

@@ -50,8 +50,11 @@ EXPECTED = ("a folder holding fsdd/ (the Free Spoken Digit Dataset, recordings/ 
             "hd_digits/ (Heidelberg Digits, FLAC) and, optionally, an4/ (CMU AN4), as ../shared/data does")
 CHANNEL = ChannelConfig()
 SPEEDS = (0.9, 0.95, 1.0, 1.05, 1.1)
+# Pauses and edges as long as the speech finder leaves them (pre-roll 0.3 s, tail 0.2 s, pauses under 0.5 s)
+# and longer, over a quiet room tone in most strings: recordings are not cut tight, nor silent between words.
 TRAIN_CONNECTED = ConnectedConfig(min_words=1, max_words=7, speeds=SPEEDS, gain_db=(-6.0, 0.0),
-                                  channel=CHANNEL, clean_fraction=0.3)
+                                  channel=CHANNEL, clean_fraction=0.3, gap_seconds=(0.05, 0.6),
+                                  edge_seconds=(0.05, 1.0), room_tone=0.6)
 TEST_CONNECTED = ConnectedConfig(min_words=3, max_words=7)
 STAGES = ("prepare the manifests", "cross-validation, learning curve and ablations (as their flags ask)",
           "the final model", "write results.md")
