@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 import torch
 from tqdm import tqdm
 
-from asr.data import BucketBatches, load_examples
+from asr.data import BucketBatches, Example, collate, load_examples
 from asr.errors import AsrError
 from asr.features import SpecAugment, SpecAugmentConfig
 from asr.manifest import Utterance
 from asr.recognizer import Recognizer
-from asr.train import train_step
+from asr.train import ctc_loss, train_step
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,28 @@ class AdaptConfig:
 
 @dataclass
 class RoundReport:
-    """What one round did: pseudo-labels kept out of those decoded, and the fine-tuning loss per epoch."""
+    """What one round did: pseudo-labels kept out of those decoded, and the fine-tuning loss per epoch.
+
+    ``losses`` are the training losses, under SpecAugment and dropout: their epoch-to-epoch noise (the masks
+    differ every epoch) is larger than what a few epochs of fine-tuning at a small learning rate change, so
+    they may seem not to move. ``loss_before`` and ``loss_after`` are the CTC loss of the same examples with
+    the network in evaluation mode and no augmentation, before and after the round's fine-tuning: what the
+    round really changed.
+    """
 
     decoded: int
     kept: int
     min_confidence: float  # the lowest confidence among the kept utterances
     losses: list[float]
+    loss_before: float | None = None
+    loss_after: float | None = None
+
+    def summary(self) -> str:
+        """One line: what was kept, and how the loss on the pseudo-labels moved."""
+        line = f"{self.kept} of {self.decoded} kept (confidence >= {self.min_confidence:.3f})"
+        if self.loss_before is not None and self.loss_after is not None:
+            line += f", loss on the pseudo-labels {self.loss_before:.3f} -> {self.loss_after:.3f}"
+        return line + f" (training loss with SpecAugment per epoch: {' '.join(f'{x:.3f}' for x in self.losses)})"
 
 
 def pseudo_label(recognizer: Recognizer, utterances: Sequence[Utterance], keep: float) -> list[Utterance]:
@@ -85,13 +101,45 @@ def pseudo_label(recognizer: Recognizer, utterances: Sequence[Utterance], keep: 
 def fine_tune(recognizer: Recognizer, utterances: Sequence[Utterance], config: AdaptConfig,
               progress: bool = True) -> list[float]:
     """Fine-tune ``recognizer``'s network in place on ``utterances``; returns the mean loss per epoch."""
+    return fine_tune_examples(recognizer, adaptation_examples(recognizer, utterances), config, progress)
+
+
+def adaptation_examples(recognizer: Recognizer, utterances: Sequence[Utterance]) -> list[Example]:
+    """The features and targets of ``utterances`` (pseudo-labelled) for fine-tuning."""
+    if recognizer.quantized:
+        raise AsrError("a quantized model cannot be fine-tuned; adapt the float model")
+    examples, _ = load_examples(utterances, recognizer.extractor, recognizer.vocab,
+                                recognizer.network.config.subsampling, desc="adaptation features")
+    if not examples:
+        raise AsrError("no usable adaptation utterances")
+    return examples
+
+
+@torch.inference_mode()
+def evaluation_loss(recognizer: Recognizer, examples: Sequence[Example], batch_size: int = 32) -> float:
+    """Mean per-utterance CTC loss of ``examples``, network in evaluation mode, no augmentation."""
+    network, extractor = recognizer.network, recognizer.extractor
+    device = next(network.parameters()).device
+    training = network.training
+    network.eval()
+    total = 0.0
+    try:
+        order = sorted(range(len(examples)), key=lambda i: examples[i].features.shape[0])
+        for start in range(0, len(order), batch_size):
+            batch = collate([examples[i] for i in order[start : start + batch_size]], extractor).to(device)
+            log_probs, out_lengths = network(batch.features, batch.lengths)
+            total += float(ctc_loss(log_probs, out_lengths, batch.targets, batch.target_lengths)) * len(batch.ids)
+    finally:
+        network.train(training)
+    return total / max(len(examples), 1)
+
+
+def fine_tune_examples(recognizer: Recognizer, examples: Sequence[Example], config: AdaptConfig,
+                       progress: bool = True) -> list[float]:
+    """Fine-tune ``recognizer``'s network in place on ``examples``; returns the mean training loss per epoch."""
     if recognizer.quantized:
         raise AsrError("a quantized model cannot be fine-tuned; adapt the float model")
     network, extractor = recognizer.network, recognizer.extractor
-    examples, _ = load_examples(utterances, extractor, recognizer.vocab, network.config.subsampling,
-                                desc="adaptation features")
-    if not examples:
-        raise AsrError("no usable adaptation utterances")
     torch.manual_seed(config.seed)
     batches = BucketBatches([e.features.shape[0] for e in examples], config.max_frames_per_batch, config.max_batch,
                             seed=config.seed)
@@ -134,8 +182,10 @@ def adapt(
         if not kept:
             raise AsrError("the model transcribed none of the adaptation audio: nothing to adapt on")
         extra = expand(kept, round_index) if expand is not None else []
-        losses = fine_tune(recognizer, kept + extra, config, progress)
-        reports.append(RoundReport(len(utterances), len(kept), min(u.extra["confidence"] for u in kept), losses))
-        log.info("adaptation round %d: %d of %d utterances kept (confidence >= %.3f), loss %s", round_index + 1,
-                 len(kept), len(utterances), reports[-1].min_confidence, " ".join(f"{x:.3f}" for x in losses))
+        examples = adaptation_examples(recognizer, kept + extra)
+        before = evaluation_loss(recognizer, examples)
+        losses = fine_tune_examples(recognizer, examples, config, progress)
+        reports.append(RoundReport(len(utterances), len(kept), min(u.extra["confidence"] for u in kept), losses,
+                                   before, evaluation_loss(recognizer, examples)))
+        log.info("adaptation round %d: %s", round_index + 1, reports[-1].summary())
     return reports
