@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,11 @@ def plot_training(metrics_path: str | os.PathLike[str], out_dir: str | os.PathLi
 
     The error-rate plot is written only when the run had a validation set. Returns the files written.
     """
+    # matplotlib announces "generated new fontManager" at INFO level the first time it runs on a machine, which
+    # the command line's INFO logging would print among the training log; its warnings still show
+    matplotlib_log = logging.getLogger("matplotlib")
+    if matplotlib_log.getEffectiveLevel() < logging.WARNING:
+        matplotlib_log.setLevel(logging.WARNING)
     try:
         import matplotlib
 

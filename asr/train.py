@@ -388,8 +388,14 @@ def end_epoch(run: Run, row: dict[str, Any], metrics: TextIO | None) -> None:
     save_checkpoints(run, row)
     assert metrics is not None
     _write_row(metrics, row)
-    log.info("epoch %d: %s", progress.epoch, "  ".join(f"{k} {v:.4g}" for k, v in row.items()
-                                                         if isinstance(v, float)))
+    log.info("epoch %d: %s", progress.epoch, format_row(row))
+
+
+def format_row(row: dict[str, Any]) -> str:
+    """An epoch's figures for the log: error rates (stored as fractions) in percent like every other report,
+    the rest to 4 significant digits."""
+    return "  ".join(f"{k} {100 * v:.2f}%" if k.endswith(("_wer", "_cer")) else f"{k} {v:.4g}"
+                     for k, v in row.items() if isinstance(v, float))
 
 
 def save_checkpoints(run: Run, row: dict[str, Any]) -> None:
