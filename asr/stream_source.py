@@ -12,23 +12,47 @@ from typing import IO
 import numpy as np
 
 from asr.audio import audio_info, read_audio
+from asr.errors import AsrError
 from asr.inference import BaseRecognizer
 from asr.streaming import StreamEvent, StreamingRecognizer
 
 
+class PcmChunks:
+    """16-bit little-endian mono PCM from ``stream``, ``chunk_ms`` at a time, as int16 arrays (iterate it).
+
+    A pipe may split a sample between reads; that half is kept for the next read. After the end of the stream,
+    ``leftover`` is the number of bytes of a half sample that no read completed (1 when the stream's length is
+    odd, which 16-bit PCM never is), and :meth:`check_complete` says so as an error.
+    """
+
+    def __init__(self, stream: IO[bytes], rate: int, chunk_ms: int) -> None:
+        self.stream, self.size, self.leftover = stream, max(2, rate * chunk_ms // 1000 * 2), 0
+        self.total = 0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        carry = b""
+        while True:
+            data = self.stream.read(self.size)
+            if not data:
+                break
+            self.total += len(data)
+            data = carry + data
+            whole = len(data) - len(data) % 2
+            carry = data[whole:]
+            if whole:
+                yield np.frombuffer(data[:whole], dtype="<i2")
+        self.leftover = len(carry)
+
+    def check_complete(self) -> None:
+        if self.leftover:
+            raise AsrError(f"standard input ended inside a sample: {self.total} bytes is an odd count, and 16-bit "
+                           "PCM has 2 bytes a sample (is it 16-bit little-endian mono PCM?); the last byte was "
+                           "not used")
+
+
 def pcm_chunks(stream: IO[bytes], rate: int, chunk_ms: int) -> Iterator[np.ndarray]:
     """16-bit little-endian mono PCM from ``stream``, ``chunk_ms`` at a time, as int16 arrays."""
-    size = max(2, rate * chunk_ms // 1000 * 2)
-    carry = b""
-    while True:
-        data = stream.read(size)
-        if not data:
-            break
-        data = carry + data
-        whole = len(data) - len(data) % 2  # a pipe may split a sample between reads
-        carry = data[whole:]
-        if whole:
-            yield np.frombuffer(data[:whole], dtype="<i2")
+    return iter(PcmChunks(stream, rate, chunk_ms))
 
 
 def file_chunks(path: str, chunk_ms: int, realtime: bool) -> tuple[int, Iterator[np.ndarray]]:
@@ -50,8 +74,10 @@ def file_chunks(path: str, chunk_ms: int, realtime: bool) -> tuple[int, Iterator
 def run_stream(recognizer: BaseRecognizer, source: str, rate: int, chunk_ms: int, realtime: bool,
                as_json: bool) -> int:
     """Recognise ``source`` ('-' for PCM on standard input, else a file) and print as results come."""
+    pcm = None
     if source == "-":
-        chunks: Iterator[np.ndarray] = pcm_chunks(sys.stdin.buffer, rate, chunk_ms)
+        pcm = PcmChunks(sys.stdin.buffer, rate, chunk_ms)
+        chunks: Iterator[np.ndarray] | PcmChunks = pcm
     else:
         rate, chunks = file_chunks(source, chunk_ms, realtime)
     stream = StreamingRecognizer(recognizer, rate)
@@ -59,6 +85,8 @@ def run_stream(recognizer: BaseRecognizer, source: str, rate: int, chunk_ms: int
     for chunk in chunks:
         printer.show(stream.accept(chunk))
     printer.show(stream.finish())
+    if pcm is not None:
+        pcm.check_complete()  # after the last result: what was heard is printed, then the error
     return 0
 
 
