@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
+from tqdm import tqdm
+
 from asr.augment import ChannelConfig
 from asr.config import load_config
 from asr.decode import BeamSearchConfig
@@ -39,6 +41,8 @@ from asr.text import normalize_text
 from asr.train import train
 from data_prep.an4 import prepare_an4
 from data_prep.connected import make_channel_copies
+
+log = logging.getLogger("an4")
 
 HERE = Path(__file__).resolve().parent
 EXPECTED = ("CMU AN4 as distributed: etc/an4_train.transcription and etc/an4_train.fileids beside "
@@ -65,15 +69,32 @@ STAGES = ("prepare the manifests and the simulated-channel copies", "train",
           "choose and store the decoding, export ONNX", "decode, score and write results.md")
 
 
+class _WithProgress(list):
+    """The recordings, iterated with a progress bar (on a terminal): making the copies takes minutes."""
+
+    def __init__(self, items: Sequence[Utterance], desc: str) -> None:
+        super().__init__(items)
+        self.desc = desc
+
+    def __iter__(self):  # noqa: ANN204
+        return iter(tqdm(list.__iter__(self), total=len(self), desc=self.desc, unit="file", disable=None,
+                         leave=False, mininterval=1.0))
+
+
 def augmented(recordings: Sequence[Utterance], folder: Path, rate: int, copies: int, make: bool) -> list[Utterance]:
     """The recordings and ``copies`` copies of each through random simulated channels and speeds: made now
-    (``make``), or read from the manifests that making them left."""
+    (``make``), or read from the manifests that making them left. Making them logs each copy's start and time
+    (and shows a progress bar on a terminal)."""
     made = list(recordings)
     for index in range(copies):
         out = folder / f"train_channel{index}"
         if make:
-            made += make_channel_copies(recordings, out, rate, ChannelConfig(), seed=SEED_COPIES + index,
-                                        speeds=SPEEDS)
+            log.info("stage 1: simulated-channel copy %d of %d: %d recordings -> %s", index + 1, copies,
+                     len(recordings), out)
+            begun = time.perf_counter()
+            made += make_channel_copies(_WithProgress(recordings, f"channel copy {index + 1}/{copies}"), out, rate,
+                                        ChannelConfig(), seed=SEED_COPIES + index, speeds=SPEEDS)
+            log.info("stage 1: copy %d of %d written in %.0f s", index + 1, copies, time.perf_counter() - begun)
         elif (out / "manifest.jsonl").is_file():
             made += read_manifest(out / "manifest.jsonl")
         else:
@@ -139,6 +160,8 @@ def main() -> int:
     started = time.time()
 
     data_dir = require_data_dir(args.data_dir, EXPECTED, "etc/an4_train.transcription")
+    if 1 in stages:
+        log.info("stage 1: reading the AN4 manifests from %s", data_dir)
     splits = prepared(stages, exp / "data", lambda: prepare_an4(data_dir, exp / "data"))
     sets = split_speakers([u for u in splits.get("train", []) if u.text], args.valid_speakers, args.test_speakers)
     tests = {"valid": sets["valid"], "dev test": sets["dev test"]}
