@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +36,30 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 65535:
@@ -48,21 +74,38 @@ def _check_output(path: str | None, *inputs: str | None) -> None:
     output = Path(path)
     if output.is_dir():
         raise AsrError("is a folder; the output needs a file name", output)
-    if not output.parent.is_dir():
-        raise AsrError(f"cannot write here: the folder {output.parent} does not exist", output)
+    if not output.parent.is_dir():  # made when the output is written, as transcribe --output-dir is
+        existing = next(folder for folder in output.parents if folder.exists())
+        if not existing.is_dir():
+            raise AsrError(f"cannot make the folder {output.parent}: {existing} is a file", output)
     for source in inputs:
         if source and output.exists() and Path(source).exists() and output.samefile(source):
             raise AsrError("the output would overwrite an input; choose another name", output)
 
 
-def _subtitle_paths(files: Sequence[str], folder: str, extension: str) -> dict[str, Path]:
-    """FILE -> FOLDER/STEM.EXT for each input; refuses two inputs that would write the same file."""
+def _make_parent(path: str | os.PathLike[str]) -> None:
+    """Make the folder an output goes into (checked by :func:`_check_output` before the work)."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise AsrError(f"cannot make the folder {Path(path).parent} ({error.strerror or error})", path) from None
+
+
+#: The file extension each --format writes into --output-dir.
+_EXTENSIONS = {"text": "txt", "json": "json", "srt": "srt", "vtt": "vtt"}
+
+
+def _output_paths(files: Sequence[str], folder: str, extension: str) -> dict[str, Path]:
+    """FILE -> FOLDER/STEM.EXT for each input; refuses two inputs that would write the same file, and a file that
+    would overwrite an input."""
     paths: dict[str, Path] = {}
     for name in files:
         target = Path(folder) / f"{Path(name).stem}.{extension}"
         clash = next((other for other, path in paths.items() if path == target), None)
         if clash is not None:
             raise AsrError(f"{clash} and {name} would both write {target}; rename one or run them separately")
+        if target.exists() and Path(name).exists() and target.samefile(name):
+            raise AsrError(f"the output {target} would overwrite the input; choose another --output-dir", name)
         paths[name] = target
     return paths
 
@@ -77,13 +120,14 @@ def _add_decoding_options(parser: argparse.ArgumentParser, quantize: bool = True
                        "model's own LM)")
     group.add_argument("--lexicon", metavar="FILE", help="allowed words, one per line (replaces the model's own "
                        "lexicon; default with --lm and no lexicon stored: the LM's vocabulary)")
-    group.add_argument("--lm-weight", type=float, default=None, help="language model weight (default: the "
-                       "model's, else 0.5)")
-    group.add_argument("--word-score", type=float, default=None, help="word insertion bonus (default: the "
-                       "model's, else 0.0)")
+    group.add_argument("--lm-weight", type=_non_negative_float, default=None, help="language model weight, 0 or "
+                       "more (default: the model's, else 0.5)")
+    group.add_argument("--word-score", type=_finite_float, default=None, help="word insertion bonus, negative for "
+                       "a penalty (default: the model's, else 0.0)")
     if quantize:
         group.add_argument("--quantize", action="store_true",
-                           help="int8 dynamic quantization of the recurrent and output layers (faster on CPU)")
+                           help="int8 dynamic quantization of the recurrent and output layers (faster on CPU); "
+                                "PyTorch .pt models only: an .onnx model (the packaged default too) is refused")
 
 
 def _apply_decoding_options(recognizer, args: argparse.Namespace):  # noqa: ANN001, ANN202
@@ -111,8 +155,15 @@ def _apply_decoding_options(recognizer, args: argparse.Namespace):  # noqa: ANN0
                                        lm_text=None if args.lm else stored.lm_arpa)
 
 
-_MODEL_HELP = ("model file (model.pt, or model.onnx from asr export) or a packaged model's name; default: the "
-               "packaged English digits model")
+def _model_help() -> str:
+    from asr.loading import DEFAULT_MODEL, PACKAGED_MODELS
+
+    names = "; ".join(f"'{name}' (also '{file}' or '{Path(file).stem}')" for name, file in PACKAGED_MODELS.items())
+    return (f"model file (model.pt, or model.onnx from asr export) or a packaged model's name: {names}; default: "
+            f"'{DEFAULT_MODEL}', the packaged English digits model (it knows the words zero to nine only)")
+
+
+_MODEL_HELP = _model_help()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     adapt.add_argument("--keep", type=float, default=0.8,
                        help="fraction of the audio kept as pseudo-labels, most confident first (default 0.8)")
     adapt.add_argument("--epochs", type=_positive_int, default=6, help="fine-tuning epochs per round (default 6)")
-    adapt.add_argument("--lr", type=float, default=5e-4, help="fine-tuning learning rate (default 5e-4)")
+    adapt.add_argument("--lr", type=_positive_float, default=5e-4, help="fine-tuning learning rate (default 5e-4)")
     _add_decoding_options(adapt, quantize=False)  # the float model is what fine-tuning changes
 
     serve = sub.add_parser("serve", help="serve a model over HTTP, with a web page at /",
@@ -167,8 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; "
                        "0.0.0.0 for every interface)")
     serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
-    serve.add_argument("--max-upload-mb", type=float, default=50.0, help="largest upload in MiB (default 50)")
-    serve.add_argument("--max-seconds", type=float, default=600.0,
+    serve.add_argument("--max-upload-mb", type=_positive_float, default=50.0, help="largest upload in MiB (default 50)")
+    serve.add_argument("--max-seconds", type=_positive_float, default=600.0,
                        help="longest audio in seconds (default 600)")
     _add_decoding_options(serve)
 
@@ -183,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     build_lm.add_argument("--text", required=True, help="text file, one sentence per line")
     build_lm.add_argument("--output", required=True, help="ARPA file to write")
     build_lm.add_argument("--order", type=_positive_int, default=2, help="n-gram order (default 2)")
-    build_lm.add_argument("--discount", type=float, default=0.7, help="absolute discount in (0, 1)")
+    build_lm.add_argument("--discount", type=_finite_float, default=0.7, help="absolute discount in (0, 1)")
     return parser
 
 
@@ -194,14 +245,18 @@ def _add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
                         help="live transcription: '-' reads raw 16-bit little-endian mono PCM from standard input "
                              "(at --rate), a file is played through the same path; partial text on one refreshed "
                              "line (on a terminal), each final result on its own line")
-    parser.add_argument("--rate", type=_positive_int, default=16000, help="with --stream -: the PCM's sample rate")
-    parser.add_argument("--chunk-ms", type=_positive_int, default=100, help="with --stream: audio per chunk")
+    parser.add_argument("--rate", type=_positive_int, default=None,
+                        help="with --stream - only: the PCM's sample rate (default 16000; a file's own header gives "
+                             "its rate)")
+    parser.add_argument("--chunk-ms", type=_positive_int, default=None,
+                        help="with --stream only: audio per chunk in ms (default 100)")
     parser.add_argument("--realtime", action="store_true",
                         help="with --stream FILE: feed the file at the pace it would be spoken")
     parser.add_argument("--format", choices=["text", "json", "srt", "vtt"], default="text",
                         help="text: FILE<TAB>TRANSCRIPT; json: one object per line with words and times; "
                              "srt/vtt: subtitles (to --output-dir, or to stdout for a single file)")
-    parser.add_argument("--output-dir", help="with srt/vtt: write FILE_STEM.srt/.vtt here, one per input")
+    parser.add_argument("--output-dir", help="write one file per input here instead of to standard output: "
+                        "FILE_STEM.txt (the transcript), .json, .srt or .vtt after --format; made if missing")
     parser.add_argument("--batch-size", type=_positive_int, default=16, help="files decoded together (default 16)")
     _add_decoding_options(parser)
 
@@ -251,7 +306,7 @@ def start_distributed(config):  # noqa: ANN001, ANN201
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from asr.evaluate import evaluate
+    from asr.evaluate import NothingDecoded, evaluate
     from asr.loading import load_model
     from asr.manifest import read_manifest
 
@@ -260,13 +315,44 @@ def run_evaluate(args: argparse.Namespace) -> int:
     _check_output(report, args.manifest, args.model)
     recognizer = load_model(args.model)
     recognizer = _apply_decoding_options(recognizer, args)
-    result = evaluate(recognizer, read_manifest(args.manifest), args.output, report=report)
-    print(result.score.summary())
+    prog = getattr(args, "prog", "asr")
+    # an unreadable file is reported once and left out of the score, whether or not the manifest gives durations
+    utterances = read_manifest(args.manifest, require_audio=False)
+    for path in (args.output, report):
+        if path:
+            _make_parent(path)
+    try:
+        result = evaluate(recognizer, utterances, args.output, report=report, log_failures=False)
+    except NothingDecoded as error:
+        for _, reason in error.failed:
+            print(f"{prog}: error: {reason}", file=sys.stderr)
+        raise
+    for _, reason in result.failed:
+        print(f"{prog}: error: {reason}", file=sys.stderr)
+    print(result.summary())
     if report:
         print(f"error report: {report}")
-    for utt_id, reason in result.failed:
-        print(f"failed: {utt_id}: {reason}", file=sys.stderr)
     return 1 if result.failed else 0
+
+
+def _check_stream_options(args: argparse.Namespace) -> None:
+    """Refuse a streaming option that the chosen input would ignore."""
+    if args.stream is None:
+        given = [flag for flag, value in (("--rate", args.rate), ("--chunk-ms", args.chunk_ms),
+                                          ("--realtime", args.realtime or None)) if value is not None]
+        if given:
+            raise AsrError(f"{', '.join(given)} only with --stream (files are read whole, at their own sample rate)")
+        return
+    if args.files:
+        raise AsrError("give either files or --stream, not both")
+    if args.format not in ("text", "json"):
+        raise AsrError(f"--stream prints text or json, not {args.format}")
+    if args.output_dir:
+        raise AsrError("--stream prints to standard output; --output-dir is for files")
+    if args.stream != "-" and args.rate is not None:
+        raise AsrError("--rate is for raw PCM on standard input (--stream -); a file's header gives its rate")
+    if args.stream == "-" and args.realtime:
+        raise AsrError("--realtime paces a file (--stream FILE); standard input arrives at its own pace")
 
 
 def run_transcribe(args: argparse.Namespace) -> int:
@@ -274,41 +360,40 @@ def run_transcribe(args: argparse.Namespace) -> int:
     from asr.loading import load_model
     from asr.subtitles import to_srt, to_vtt
 
+    prog = getattr(args, "prog", "transcribe")
+    _check_stream_options(args)
     if args.stream is not None:
-        if args.files:
-            raise AsrError("give either files or --stream, not both")
-        if args.format not in ("text", "json"):
-            raise AsrError(f"--stream prints text or json, not {args.format}")
         from asr.stream_source import run_stream
 
-        return run_stream(_apply_decoding_options(load_model(args.model), args), args.stream, args.rate,
-                          args.chunk_ms, args.realtime, args.format == "json")
+        return run_stream(_apply_decoding_options(load_model(args.model), args), args.stream,
+                          16000 if args.rate is None else args.rate, 100 if args.chunk_ms is None else args.chunk_ms,
+                          args.realtime, args.format == "json")
     if not args.files:
         raise AsrError("give audio files to transcribe, or --stream - (PCM on standard input)")
     if args.format in ("srt", "vtt") and len(args.files) > 1 and not args.output_dir:
         raise AsrError(f"--format {args.format} with several files needs --output-dir")
     if args.output_dir and Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
         raise AsrError("--output-dir is not a folder", args.output_dir)
-    subtitle_paths = _subtitle_paths(args.files, args.output_dir, args.format) if args.output_dir else {}
+    output_paths = _output_paths(args.files, args.output_dir, _EXTENSIONS[args.format]) if args.output_dir else {}
     recognizer = load_model(args.model)
     recognizer = _apply_decoding_options(recognizer, args)
     status = 0
     for name, result in recognizer.transcribe_files(args.files, args.batch_size):
         if isinstance(result, AsrError):
-            print(f"transcribe: {result}", file=sys.stderr)
+            print(f"{prog}: error: {result}", file=sys.stderr)
             status = 1
             continue
         if args.format == "json":
-            print(json.dumps({"file": name, **result.to_dict()}, ensure_ascii=False))
+            text = json.dumps({"file": name, **result.to_dict()}, ensure_ascii=False) + "\n"
         elif args.format in ("srt", "vtt"):
-            subtitles = (to_srt if args.format == "srt" else to_vtt)(result.words)
-            if args.output_dir:
-                Path(args.output_dir).mkdir(parents=True, exist_ok=True)
-                subtitle_paths[name].write_text(subtitles)
-            else:
-                print(subtitles, end="")
+            text = (to_srt if args.format == "srt" else to_vtt)(result.words)
         else:
-            print(f"{name}\t{result.text}")
+            text = f"{result.text}\n" if args.output_dir else f"{name}\t{result.text}\n"
+        if args.output_dir:
+            Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+            output_paths[name].write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
         sys.stdout.flush()
     return status
 
@@ -324,23 +409,30 @@ def run_adapt(args: argparse.Namespace) -> int:
     if not args.files and not args.manifest:
         raise AsrError("give audio files or --manifest to adapt on")
     _check_output(args.output, args.model, args.manifest, *args.files)
+    config = AdaptConfig(rounds=args.rounds, keep=args.keep, epochs=args.epochs, lr=args.lr)
+    recognizer = load_torch_model(args.model)  # a bad model file is the one error, before any audio is looked at
     utterances = read_manifest(args.manifest, require_text=False) if args.manifest else []
     for name in args.files:
         try:
             utterances.append(Utterance(str(Path(name).resolve()), "", audio_info(name).duration))
         except AsrError as error:
-            print(f"adapt: skipped: {error}", file=sys.stderr)
-    config = AdaptConfig(rounds=args.rounds, keep=args.keep, epochs=args.epochs, lr=args.lr)
-    recognizer = load_torch_model(args.model)
+            print(f"{getattr(args, 'prog', 'asr')}: error: {error} (skipped)", file=sys.stderr)
     recognizer = _apply_decoding_options(recognizer, args)
-    reports = adapt(recognizer, utterances, config)
+    # the rounds' summaries are printed below, once: asr.adapt's log of each (for recipes) would repeat them
+    adapt_log = logging.getLogger("asr.adapt")
+    level = adapt_log.level
+    adapt_log.setLevel(logging.WARNING)
+    try:
+        reports = adapt(recognizer, utterances, config)
+    finally:
+        adapt_log.setLevel(level)
     recognizer.metadata = {**recognizer.metadata, "adapted": {"files": len(utterances), "rounds": args.rounds,
                                                               "keep": args.keep, "epochs": args.epochs,
                                                               "lr": args.lr}}
+    _make_parent(args.output)
     recognizer.save(args.output)
     for number, report in enumerate(reports, 1):
-        print(f"round {number}: {report.kept} of {report.decoded} kept (confidence >= {report.min_confidence:.3f}), "
-              f"loss {report.losses[0]:.3f} -> {report.losses[-1]:.3f}")
+        print(f"round {number}: {report.summary()}")
     print(f"wrote {args.output}")
     return 0
 
@@ -355,6 +447,7 @@ def run_build_lm(args: argparse.Namespace) -> int:
     _check_output(args.output, args.text)
     sentences = [normalize_text(line) for line in path.read_text(encoding="utf-8").splitlines()]
     model = build_arpa([s for s in sentences if s], order=args.order, discount=args.discount)
+    _make_parent(args.output)
     write_arpa(model, args.output)
     print(f"wrote {args.output}: order {model.order}, {len(model.vocabulary)} words")
     return 0
@@ -376,7 +469,9 @@ def run_export(args: argparse.Namespace) -> int:
     from asr.onnx_export import export_onnx
 
     _check_output(args.output, args.model)
-    path = export_onnx(load_model(args.model), args.output)
+    recognizer = load_model(args.model)
+    _make_parent(args.output)
+    path = export_onnx(recognizer, args.output)
     print(f"wrote {path}")
     return 0
 
@@ -387,6 +482,7 @@ _COMMANDS = {"train": run_train, "evaluate": run_evaluate, "transcribe": run_tra
 
 def _run(function, args: argparse.Namespace, prog: str) -> int:  # noqa: ANN001
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args.prog = prog  # per-file errors say "PROG: error: ..." like the one-line errors below
     try:
         return function(args)
     except AsrError as error:

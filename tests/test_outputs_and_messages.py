@@ -38,16 +38,33 @@ def test_evaluate_refuses_to_overwrite_its_manifest(manifest, capsys):
     assert manifest.read_text() == before
 
 
+@pytest.mark.parametrize("command, written", [
+    (["evaluate", "--manifest", "{manifest}", "--output", "{missing}/out.jsonl"], "out.jsonl"),
+    (["build-lm", "--text", "{manifest}", "--output", "{missing}/lm.arpa"], "lm.arpa"),
+])
+def test_outputs_into_a_missing_folder_make_it(command, written, manifest, tmp_path, capsys):
+    """As ``transcribe --output-dir`` makes its folder, so do the other commands' outputs (issue 25, D16)."""
+    argv = [part.format(manifest=manifest, missing=tmp_path / "not" / "yet") for part in command]
+    assert main(argv) == 0
+    assert (tmp_path / "not" / "yet" / written).is_file()
+
+
 @pytest.mark.parametrize("command", [
-    ["evaluate", "--manifest", "{manifest}", "--output", "{missing}/out.jsonl"],
-    ["build-lm", "--text", "{manifest}", "--output", "{missing}/lm.arpa"],
     ["export", "--model", "{manifest}", "--output", "{missing}/model.onnx"],
     ["adapt", "--model", "{manifest}", "--output", "{missing}/adapted.pt", "{manifest}"],
 ])
-def test_outputs_into_a_missing_folder_are_refused_before_work(command, manifest, tmp_path, capsys):
+def test_a_failed_command_makes_no_output_folder(command, manifest, tmp_path, capsys):
     argv = [part.format(manifest=manifest, missing=tmp_path / "nowhere") for part in command]
     assert main(argv) == 2
-    assert "does not exist" in one_error_line(capsys)
+    assert "not a model file" in one_error_line(capsys)
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_an_output_below_a_file_is_refused_before_work(manifest, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["build-lm", "--text", str(manifest), "--output", str(blocker / "sub" / "lm.arpa")]) == 2
+    assert f"cannot make the folder {blocker / 'sub'}: {blocker} is a file" in one_error_line(capsys)
 
 
 def test_export_to_a_folder_is_refused_and_leaves_nothing(manifest, tmp_path, capsys):
