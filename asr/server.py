@@ -167,7 +167,8 @@ def create_app(recognizer: BaseRecognizer, limits: ServerLimits | None = None, m
                     reply, done = await run_in_threadpool(session.handle, message.get("text"), message.get("bytes"))
                 except Exception as error:  # a bug, not the client's fault: this stream ends, the server goes on
                     reply, done = {"error": f"internal error ({type(error).__name__}); see the server's log"}, True
-                await websocket.send_json(reply)
+                if reply is not None:  # a config message gets no answer (the Vosk protocol)
+                    await websocket.send_json(reply)
                 if done:
                     await websocket.close()
                     return

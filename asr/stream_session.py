@@ -1,12 +1,14 @@
 """The Vosk WebSocket protocol over :mod:`asr.streaming`, without the web framework (the server wires it to
 ``/stream``; tests drive it directly too).
 
-A client sends an optional first text message ``{"config": {"sample_rate": 16000}}``, then binary messages of
-16-bit little-endian mono PCM, then ``{"eof": 1}``. Every audio message is answered with one JSON message,
-``{"partial": "..."}`` or, when an utterance has ended, ``{"text": "...", "result": [{word, start, end, conf}]}``;
-``eof`` is answered with the final ``{"text": ...}``, and the stream closes. Anything else (malformed JSON, a
-silly rate, text where audio belongs, an odd byte count, a stream over the server's length limit) is answered
-with ``{"error": "..."}`` and the stream closes; the server and other streams go on.
+A client sends an optional first text message ``{"config": {"sample_rate": 16000}}``, which gets no answer
+(as from Vosk's own server: its clients read one reply per audio message and one for ``eof``, so a reply to the
+config would leave them a reply behind), then binary messages of 16-bit little-endian mono PCM, then
+``{"eof": 1}``. Every audio message is answered with one JSON message, ``{"partial": "..."}`` or, when an
+utterance has ended, ``{"text": "...", "result": [{word, start, end, conf}]}``; ``eof`` is answered with the
+final ``{"text": ...}``, and the stream closes. Anything else (malformed JSON, a silly rate, text where audio
+belongs, an odd byte count, a stream over the server's length limit) is answered with ``{"error": "..."}`` and
+the stream closes; the server and other streams go on.
 """
 
 from __future__ import annotations
@@ -39,17 +41,22 @@ class SharedRecognizer:
         with self.lock:
             return self.recognizer.transcribe_waveforms(waveforms)
 
+    def decode_waveforms(self, waveforms: list[np.ndarray]) -> list[Transcript]:
+        with self.lock:
+            return self.recognizer.decode_waveforms(waveforms)
+
 
 class StreamSession:
-    """One WebSocket stream. :meth:`handle` takes a message (text or bytes) and returns the reply and whether
-    the stream is over; it never raises for anything the client sent."""
+    """One WebSocket stream. :meth:`handle` takes a message (text or bytes) and returns the reply (``None``
+    for a config message, which is not answered) and whether the stream is over; it never raises for anything
+    the client sent."""
 
     def __init__(self, recognizer: SharedRecognizer, max_seconds: float, config: StreamConfig | None = None) -> None:
         self.recognizer, self.max_seconds, self.config = recognizer, max_seconds, config
         self.rate = DEFAULT_RATE
         self.stream: StreamingRecognizer | None = None  # made at the first audio message
 
-    def handle(self, text: str | None, data: bytes | None) -> tuple[dict[str, Any], bool]:
+    def handle(self, text: str | None, data: bytes | None) -> tuple[dict[str, Any] | None, bool]:
         try:
             if data is not None:
                 return self._audio(data), False
@@ -57,7 +64,7 @@ class StreamSession:
         except AsrError as error:
             return {"error": str(error)}, True
 
-    def _text(self, text: str) -> tuple[dict[str, Any], bool]:
+    def _text(self, text: str) -> tuple[dict[str, Any] | None, bool]:
         try:
             message = json.loads(text)
         except ValueError:
@@ -72,7 +79,7 @@ class StreamSession:
             if self.stream is not None:
                 raise AsrError("config comes before the audio, in the first message")
             self._configure(message["config"])
-            return {"config": {"sample_rate": self.rate}}, False
+            return None, False  # Vosk's server answers nothing to the config
         raise AsrError(f"unknown message {text[:80]!r}: audio goes in binary messages (16-bit PCM)")
 
     def _configure(self, config: object) -> None:
