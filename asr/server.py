@@ -10,7 +10,10 @@ so results never mix and the process uses the threads torch is given, not one se
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import socket
 import tempfile
 import threading
 import time
@@ -28,10 +31,13 @@ from asr.audio import audio_info
 from asr.errors import AsrError
 from asr.inference import BaseRecognizer
 from asr.stream_session import SharedRecognizer, StreamSession
+from asr.text import BLANK_TOKEN, WORD_SEPARATOR
 
 _CHUNK = 1 << 20
 # A multipart body carries a few hundred bytes of boundaries and headers around the file itself.
 _MULTIPART_OVERHEAD = 64 * 1024
+#: At most this many of a lexicon's words are named in the one-line description (``/health`` lists them all).
+_WORDS_SHOWN = 20
 
 
 @dataclass
@@ -75,8 +81,11 @@ class Transcriber:
 
 
 def _reason(error: AsrError, stored_path: str) -> str:
-    """The error's reason without the server's temporary file name (the client knows its own name)."""
-    return error.reason.replace(stored_path, "the upload")
+    """The error's reason without the server's temporary file name (the client knows its own name), and without
+    the audio library's "Error opening '...':", which names the server's copy rather than the client's file."""
+    reason = re.sub(r"Error opening '[^']*': ?", "", error.reason.replace(stored_path, "the upload"))
+    return reason.replace(" (possibly a pipe?)", "").replace("File does not exist or is not a regular file",
+                                                               "not a format the audio reader knows")
 
 
 class RequestError(Exception):
@@ -88,21 +97,74 @@ class RequestError(Exception):
         self.message = message
 
 
+@dataclass
+class ModelInfo:
+    """Which model a server runs, as ``/health`` and the page name it."""
+
+    name: str  # a packaged model's name ("digits"), or the file's name
+    file: str  # the model file's name (never the server's folders)
+    packaged: bool = False  # one of the models inside the package (asr/models/)
+
+    @classmethod
+    def of(cls, model: str | os.PathLike[str] | None) -> ModelInfo:
+        """The model as ``load_model`` was given it: a path, a packaged model's name (or its file's name, with or
+        without the extension), or None for the default."""
+        from asr.loading import DEFAULT_MODEL, PACKAGED_MODELS, packaged_model_path
+
+        path = Path(DEFAULT_MODEL if model is None else model)
+        for name, file in PACKAGED_MODELS.items():
+            packaged = packaged_model_path(name)
+            if (not path.exists() and str(path) in (name, file, Path(file).stem)) or (
+                    path.exists() and packaged.exists() and path.samefile(packaged)):
+                return cls(name, file, packaged=True)
+        return cls(path.name, path.name)
+
+
+def describe_model(recognizer: BaseRecognizer, model: ModelInfo) -> dict[str, Any]:
+    """What ``/health`` says about the model: its name and file, and what it recognises: the words it can
+    output where its decoding has a lexicon (the packaged digits model: the ten digit words), otherwise the
+    characters it spells with."""
+    words = getattr(recognizer.decoder, "words", None)
+    characters = sorted(t for t in recognizer.vocab.tokens if t not in (BLANK_TOKEN, WORD_SEPARATOR))
+    if words is not None:
+        shown = ", ".join(words[:_WORDS_SHOWN]) + (f" and {len(words) - _WORDS_SHOWN} more"
+                                                   if len(words) > _WORDS_SHOWN else "")
+        recognises = (f"only these {len(words)} words: {shown}; any other speech comes out as the nearest of "
+                      "them")
+    else:
+        recognises = f"any spelling in these {len(characters)} characters: {' '.join(characters)} (no lexicon)"
+    return {"name": model.name, "file": model.file, "packaged": model.packaged, "recognises": recognises,
+            "words": None if words is None else list(words), "characters": characters}
+
+
 def web_page() -> str:
     """The single-file page served at ``/``."""
     return resources.files("asr").joinpath("web/index.html").read_text(encoding="utf-8")
 
 
-def create_app(recognizer: BaseRecognizer, limits: ServerLimits | None = None, model_name: str = "model") -> FastAPI:
-    """The FastAPI application (a separate function so tests and other servers can mount it)."""
+def create_app(recognizer: BaseRecognizer, limits: ServerLimits | None = None,
+               model: ModelInfo | str = "model") -> FastAPI:
+    """The FastAPI application (a separate function so tests and other servers can mount it). ``model`` names
+    the model for ``/health`` and the page (a plain string: its name)."""
     limits = limits or ServerLimits()
-    transcriber = Transcriber(recognizer, limits, model_name)
-    app = FastAPI(title="asr", description="Speech recognition: upload audio, get the transcript with word times.")
-    page = web_page()
+    model = model if isinstance(model, ModelInfo) else ModelInfo(model, model)
+    transcriber = Transcriber(recognizer, limits, model.name)
+    # No /docs or /redoc: FastAPI's pages load Swagger UI and ReDoc from a CDN, so offline they are blank.
+    # The API's description stays at /openapi.json.
+    app = FastAPI(title="asr", description="Speech recognition: upload audio, get the transcript with word times.",
+                  docs_url=None, redoc_url=None)
+    _add_error_answers(app, limits)
+    _add_page_and_health(app, transcriber, model)
+    _add_transcribe(app, transcriber)
+    _add_stream(app, transcriber)
+    return app
+
+
+def _add_error_answers(app: FastAPI, limits: ServerLimits) -> None:
+    """Every error is JSON with a one-line ``detail``; a declared oversized body is refused before it is read."""
 
     @app.middleware("http")
     async def refuse_oversized_bodies(request: Request, call_next):  # noqa: ANN001, ANN202
-        # Refuse before the body is read when the client declares its size.
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limits.max_upload_bytes + _MULTIPART_OVERHEAD:
             return JSONResponse({"detail": f"upload of {int(declared)} bytes is over the limit of "
@@ -123,15 +185,26 @@ def create_app(recognizer: BaseRecognizer, limits: ServerLimits | None = None, m
         return JSONResponse({"detail": f"internal error ({type(error).__name__}); see the server's log"},
                             status_code=500)
 
+
+def _add_page_and_health(app: FastAPI, transcriber: Transcriber, model: ModelInfo) -> None:
+    page = web_page()
+    recognizer, limits = transcriber.recognizer, transcriber.limits
+    about = {"status": "ok", "model": describe_model(recognizer, model), "sample_rate": recognizer.sample_rate,
+             "decoding": describe_decoder(recognizer), "max_upload_bytes": limits.max_upload_bytes,
+             "max_audio_seconds": limits.max_audio_seconds}
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> str:
         return page
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "model": model_name, "sample_rate": recognizer.sample_rate,
-                "decoding": describe_decoder(recognizer),
-                "max_upload_bytes": limits.max_upload_bytes, "max_audio_seconds": limits.max_audio_seconds}
+        """The model (name, file, what it recognises), its sample rate and decoding, and the upload limits."""
+        return about
+
+
+def _add_transcribe(app: FastAPI, transcriber: Transcriber) -> None:
+    limits = transcriber.limits
 
     @app.post("/transcribe")
     def transcribe(file: Annotated[UploadFile, File(description="audio file: WAV, FLAC, OGG, MP3")]) -> JSONResponse:
@@ -148,16 +221,18 @@ def create_app(recognizer: BaseRecognizer, limits: ServerLimits | None = None, m
                 stored.write(chunk)
             stored.flush()
             if size == 0:
-                return JSONResponse({"detail": f"{name}: the upload is empty"}, status_code=400)
+                return JSONResponse({"detail": f"{name}: the file is empty (0 bytes)"}, status_code=400)
             try:
                 return JSONResponse(transcriber.transcribe_file(stored.name, name))
             except RequestError as error:
                 return JSONResponse({"detail": error.message}, status_code=error.status)
 
+
+def _add_stream(app: FastAPI, transcriber: Transcriber) -> None:
     @app.websocket("/stream")
     async def stream(websocket: WebSocket) -> None:
         await websocket.accept()
-        session = StreamSession(transcriber.shared, limits.max_audio_seconds)
+        session = StreamSession(transcriber.shared, transcriber.limits.max_audio_seconds)
         try:
             while True:
                 message = await websocket.receive()
@@ -175,8 +250,6 @@ def create_app(recognizer: BaseRecognizer, limits: ServerLimits | None = None, m
         except WebSocketDisconnect:
             return
 
-    return app
-
 
 def describe_decoder(recognizer: BaseRecognizer) -> str:
     decoder = recognizer.decoder
@@ -186,14 +259,35 @@ def describe_decoder(recognizer: BaseRecognizer) -> str:
     return f"beam {decoder.config.beam_size}" + ("" if words is None else f" + lexicon ({len(words)} words)")
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Raise :class:`AsrError` (one line) when ``host:port`` cannot be listened on: uvicorn would otherwise
+    start the application, say "startup complete", and only then fail to bind."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as error:
+        raise AsrError(f"cannot listen on {host}: {error.strerror}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a closed server's port is free
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise AsrError(f"port {port} on {host} is in use (another server?); choose another with --port") \
+                    from None
+            raise AsrError(f"cannot listen on port {port} on {host}: {error.strerror}") from None
+
+
 def serve(model: str | os.PathLike[str] | None, host: str = "127.0.0.1", port: int = 8000,
           limits: ServerLimits | None = None, recognizer: BaseRecognizer | None = None) -> None:
     """Load ``model`` (a path, a packaged model's name, or None for the default; unless a configured
-    ``recognizer`` is given) and serve it until interrupted. An ONNX model is served without PyTorch."""
+    ``recognizer`` is given) and serve it until interrupted. An ONNX model is served without PyTorch.
+    Raises :class:`AsrError` before anything starts when the port is taken."""
     import uvicorn
 
     from asr.loading import load_model
 
+    check_port_free(host, port)
     recognizer = recognizer or load_model(model)
-    app = create_app(recognizer, limits, "default" if model is None else Path(model).name)
+    app = create_app(recognizer, limits, ModelInfo.of(model))
     uvicorn.run(app, host=host, port=port, log_level="info")

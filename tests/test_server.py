@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import re
+import socket
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -11,6 +15,9 @@ import pytest
 import soundfile as sf
 
 from asr.loading import load_model
+from tests.conftest import free_port, running_server
+
+DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
 def _post(url: str, name: str, data: bytes) -> httpx.Response:
@@ -23,10 +30,69 @@ def _wav(samples: np.ndarray, rate: int = 8000, subtype: str = "PCM_16") -> byte
     return buffer.getvalue()
 
 
+@pytest.fixture(scope="module")
+def default_server():
+    """``asr serve`` with no --model: the packaged default."""
+    yield from running_server()
+
+
 def test_health_reports_the_model_and_limits(digits_server):
     answer = httpx.get(f"{digits_server}/health").json()
     assert answer["status"] == "ok" and answer["sample_rate"] == 8000
     assert answer["max_audio_seconds"] == 20
+    model = answer["model"]
+    assert model["name"] == model["file"] == "model.pt" and model["packaged"] is False  # the file's name only
+    assert model["recognises"] and set(model["characters"]) >= set("zeronietwhfusvx")
+    assert answer["decoding"]
+
+
+def test_health_says_the_packaged_default_knows_only_the_ten_digit_words(default_server):
+    answer = httpx.get(f"{default_server}/health").json()
+    model = answer["model"]
+    assert model["name"] == "digits" and model["file"] == "digits-en.onnx" and model["packaged"] is True
+    assert model["words"] == DIGITS
+    assert model["recognises"].startswith("only these 10 words: zero, one, two") and "nine" in model["recognises"]
+    assert answer["sample_rate"] == 8000 and answer["decoding"].startswith("beam")
+
+
+@pytest.mark.parametrize("given", [None, "digits", "digits-en", "digits-en.onnx", "packaged file"])
+def test_the_packaged_model_is_named_however_it_was_given(given):
+    from asr.loading import packaged_model_path
+    from asr.server import ModelInfo
+
+    given = str(packaged_model_path()) if given == "packaged file" else given
+    assert ModelInfo.of(given) == ModelInfo("digits", "digits-en.onnx", packaged=True)
+    mine = ModelInfo.of("/srv/secret/folder/model.pt")
+    assert mine == ModelInfo("model.pt", "model.pt") and "secret" not in str(mine)  # the file's name, not its folders
+
+
+def test_no_page_needs_the_network(default_server):
+    """Offline, a page whose scripts or styles come from a CDN is blank (FastAPI's /docs and /redoc were):
+    nothing the server answers refers to an external script or style sheet; the API's description stays."""
+    spec = httpx.get(f"{default_server}/openapi.json")
+    assert spec.status_code == 200 and "/transcribe" in spec.json()["paths"]
+    external = re.compile(r"""<(script|link)[^>]*(src|href)\s*=\s*["']?(https?:)?//""", re.IGNORECASE)
+    paths = ["/", "/docs", "/redoc", "/docs/oauth2-redirect", "/openapi.json", *spec.json()["paths"]]
+    answered = 0
+    for path in paths:
+        response = httpx.get(f"{default_server}{path}", timeout=30)
+        answered += response.status_code == 200
+        assert not external.search(response.text), (path, external.search(response.text))
+    assert answered >= 3  # the page, /health and /openapi.json
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line():
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        process = subprocess.run([sys.executable, "-m", "asr", "serve", "--port", str(port)], capture_output=True,
+                                 text=True, timeout=120)
+    output = process.stdout + process.stderr
+    assert process.returncode == 2, output
+    assert f"error: port {port} on 127.0.0.1 is in use" in process.stderr
+    assert "startup complete" not in output and "Traceback" not in output
+    assert len(process.stderr.strip().splitlines()) == 1, process.stderr
 
 
 def test_transcribe_returns_the_same_transcript_as_the_library(digits_server, trained_digits, ten_digits):
@@ -41,7 +107,7 @@ def test_transcribe_returns_the_same_transcript_as_the_library(digits_server, tr
 
 @pytest.mark.parametrize(("name", "data", "status", "phrase"), [
     ("notes.txt", b"these are not audio samples" * 10, 415, "not a readable audio file"),
-    ("empty.wav", b"", 400, "empty"),
+    ("empty.wav", b"", 400, "the file is empty"),
     ("long.wav", _wav(np.zeros(1000 * 25, dtype=np.float32), rate=1000), 413, "at most 20 s"),  # 50 kB
     ("huge.wav", _wav(np.zeros(8000 * 19), subtype="DOUBLE"), 413, "over the limit"),  # 1.2 MB > 500 KiB
 ], ids=["text", "empty", "too-long", "too-big"])
@@ -50,6 +116,8 @@ def test_bad_uploads_get_a_clear_client_error(digits_server, name, data, status,
     assert response.status_code == status
     detail = response.json()["detail"]
     assert phrase in detail and "/tmp" not in detail  # the server's own file names stay private
+    assert "the upload" not in detail and "Error opening" not in detail  # no server-side file in the reason
+    assert detail.startswith(f"{name}: ") or status == 413  # a body over the limit is refused before it is read
 
 
 def test_a_request_without_a_file_is_refused(digits_server):

@@ -84,18 +84,48 @@ def test_upload_shows_words_with_times_and_a_click_seeks_the_audio(page, digits_
     assert last["start"] - 0.01 <= position <= last["end"] + 0.5
 
 
-def test_a_bad_file_shows_the_servers_reason(page, digits_server, tmp_path):
+def test_a_bad_file_after_a_good_one_shows_the_reason_and_clears_the_last_result(page, digits_server, ten_digits,
+                                                                                  tmp_path):
+    page.goto(digits_server + "/")
+    page.set_input_files("#file", str(ten_digits[3].audio))
+    page.wait_for_selector("#transcript .word", timeout=60_000)
+    assert page.locator("#player").is_visible() and page.locator("#words").is_visible()
+
     bogus = tmp_path / "notes.wav"
     bogus.write_bytes(b"not audio at all" * 20)
-    page.goto(digits_server + "/")
     page.set_input_files("#file", str(bogus))
     page.wait_for_selector("#status.error", timeout=60_000)
     message = page.locator("#status").inner_text()
-    assert "415" in message and "not a readable audio file" in message
+    assert "415" in message and "notes.wav: not a readable audio file" in message, message
+    assert "Error opening" not in message and "the upload" not in message, message
+    # nothing of the previous file is left: no words, no table, no player holding its audio
     assert page.locator("#transcript .word").count() == 0
+    assert page.locator("#words tbody tr").count() == 0 and not page.locator("#words").is_visible()
+    assert not page.locator("#player").is_visible()
+    assert page.evaluate("document.getElementById('player').getAttribute('src')") is None
 
 
-@pytest.fixture()
+def test_an_empty_file_is_called_empty(page, digits_server, tmp_path):
+    empty = tmp_path / "silence.wav"
+    empty.write_bytes(b"")
+    page.goto(digits_server + "/")
+    page.set_input_files("#file", str(empty))
+    page.wait_for_selector("#status.error", timeout=60_000)
+    message = page.locator("#status").inner_text()
+    assert "silence.wav: the file is empty" in message, message
+    assert not page.locator("#player").is_visible()
+
+
+def test_the_page_says_which_model_runs_and_that_it_knows_only_the_digit_words(page, default_model_server):
+    page.goto(default_model_server + "/")
+    page.wait_for_function("document.getElementById('model').textContent.includes('recognises')", timeout=30_000)
+    text = page.locator("#model").inner_text()
+    assert "digits-en.onnx" in text and "packaged" in text, text
+    assert "only these 10 words: zero, one, two, three, four, five, six, seven, eight, nine" in text, text
+    assert "8000 Hz" in text, text
+
+
+@pytest.fixture(scope="module")
 def default_model_server():
     """``asr serve`` with the packaged model (no --model) on a loopback port."""
     from tests.conftest import running_server
