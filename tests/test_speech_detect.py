@@ -208,3 +208,17 @@ def test_padded_words_are_right_and_start_where_their_sound_does(fsdd_dir):
         stream = StreamingRecognizer(model, RATE)
         events = [stream.accept(samples[i : i + 1600]) for i in range(0, len(samples), 1600)] + [stream.finish()]
         assert " ".join(e.text for e in events if e.final and e.text) == offline.text
+
+
+def test_subtitles_start_when_the_first_word_is_said(fsdd_dir, tmp_path, capsys):
+    """D3: the first cue no longer starts at 00:00:00,000 and swallows the silence before the first word."""
+    from asr.cli import transcribe_main
+
+    clip = _clip(fsdd_dir / "4_jackson_2.wav")
+    path = tmp_path / "padded.wav"
+    sf.write(path, np.concatenate([_room_tone(2.5, -60.0, 4), clip, _room_tone(1.0, -60.0, 5)]), RATE)
+    assert transcribe_main(["--format", "srt", str(path)]) == 0
+    cue = capsys.readouterr().out.splitlines()[1]  # "00:00:02,510 --> 00:00:02,900"
+    start = cue.split(" --> ")[0]
+    seconds = int(start[6:8]) + int(start[9:12]) / 1000
+    assert start.startswith("00:00:") and 2.4 <= seconds <= 2.7, cue
