@@ -1,0 +1,77 @@
+"""Open-vocabulary decoding with a character n-gram LM: lexicon-free CTC beam search whose LM scores each
+emitted character (and each word boundary), so that words the training text never had can still come out,
+spelled as the LM finds likely.
+
+flashlight's lexicon-free decoder asks its LM for the next *token*, so the LM's "words" are the model's
+characters: a transcript ``we call`` is the LM sentence ``w e | c a l l`` (``|`` the word separator). The LM is
+an ordinary ARPA file built by :func:`asr.lm.build_arpa` over such sentences (:func:`build_char_lm`).
+
+:class:`CharLMBeamSearchDecoder` is :class:`asr.decode.BeamSearchDecoder` with that LM in its lexicon-free
+search. Importing this module does not import PyTorch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from asr.decode import BeamSearchConfig, BeamSearchDecoder
+from asr.errors import AsrError
+from asr.lm import NgramModel, build_arpa, read_arpa
+from asr.quiet import quiet_stderr
+from asr.text import BLANK_INDEX, WORD_SEPARATOR, Vocabulary, normalize_text
+
+
+def char_sentence(text: str) -> str:
+    """A transcript as the character LM's sentence: ``"we call"`` -> ``"w e | c a l l"``."""
+    return " ".join(WORD_SEPARATOR if ch == " " else ch for ch in normalize_text(text))
+
+
+def build_char_lm(texts: Iterable[str], order: int = 6) -> NgramModel:
+    """An interpolated Kneser-Ney ``order``-gram LM over the characters of ``texts`` (transcripts, normalised
+    here), word boundaries included; write it with :func:`asr.lm.write_arpa`."""
+    return build_arpa((char_sentence(t) for t in texts), order=order)
+
+
+class CharLMBeamSearchDecoder(BeamSearchDecoder):
+    """Lexicon-free CTC beam search scored by a character n-gram LM (:func:`build_char_lm`).
+
+    ``(batch, frames, vocab)`` log-probabilities with ``lengths (batch,)`` -> one transcript each, as every
+    decoder here. ``config.lm_weight`` weighs the LM's log-probability of each emitted token, and
+    ``config.word_score`` is added at each word boundary (an insertion bonus, as with a word LM); the other
+    settings are the beam's. ``lm`` is the ARPA file, or ``lm_text`` its text.
+    """
+
+    def __init__(self, vocab: Vocabulary, frame_seconds: float, config: BeamSearchConfig | None = None,
+                 lm: str | os.PathLike[str] | None = None, lm_text: str | None = None) -> None:
+        super().__init__(vocab, frame_seconds, config)  # lexicon-free without an LM: its search is replaced here
+        from flashlight.lib.text import decoder as fl
+        from flashlight.lib.text.decoder.kenlm import KenLM
+        from flashlight.lib.text.dictionary import Dictionary
+
+        if lm is None:
+            if lm_text is None:
+                raise AsrError("a character-LM decoder needs the LM (an ARPA file or its text)")
+            lm = Path(self._tmp.name) / "chars.arpa"
+            lm.write_text(lm_text, encoding="utf-8")
+        arpa = read_arpa(lm)
+        if arpa.order < 2:
+            raise AsrError("a unigram LM: the beam search's KenLM needs an LM of order 2 or more", lm)
+        spelled = [w for w in arpa.vocabulary if w not in ("<s>", "</s>", "<unk>")]
+        strangers = [w for w in spelled if w not in vocab.tokens]
+        if strangers:
+            raise AsrError(f"not a character LM of this model: {len(strangers)} of its words are not the model's "
+                           f"tokens (the first {strangers[0]!r}); build it with asr.char_lm.build_char_lm", lm)
+        tokens = Dictionary()  # the LM's vocabulary numbered as the model's tokens (the blank is never scored)
+        for token in vocab.tokens:
+            tokens.add_entry(token)
+        with quiet_stderr():
+            self._lm = KenLM(os.fspath(lm), tokens)
+        cfg = self.config
+        options = fl.LexiconFreeDecoderOptions(
+            beam_size=cfg.beam_size, beam_size_token=cfg.beam_size_token or len(vocab),
+            beam_threshold=cfg.beam_threshold, lm_weight=cfg.lm_weight, sil_score=cfg.word_score, log_add=False,
+            criterion_type=fl.CriterionType.CTC)
+        self._decoder = fl.LexiconFreeDecoder(options, self._lm, vocab.tokens.index(WORD_SEPARATOR), BLANK_INDEX,
+                                              [])
