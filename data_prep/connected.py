@@ -3,11 +3,13 @@
 Recordings of one speaker are joined with silent gaps; each word may be speed-perturbed, the whole
 utterance gets a random gain and, optionally, a quiet room tone under it (real recordings are never digital
 zeros between the words) or background noise. The result is written as WAV
-files plus a manifest, so training and evaluation read them like any other corpus.
+files plus a manifest, so training and evaluation read them like any other corpus; a rerun with the same
+request (count, config, seed, source files) reads them back instead of making them again.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from collections import defaultdict
@@ -27,7 +29,25 @@ from asr.augment import (
     simulate_channel,
     speed_perturb,
 )
-from asr.manifest import Utterance, write_manifest
+from asr.manifest import Utterance, read_manifest, write_manifest
+
+#: Beside a folder's manifest: what made it, so that a rerun with the same request reads it instead of making it again.
+STAMP = "made.json"
+
+
+def _already_made(output_dir: Path, request: dict) -> list[Utterance] | None:
+    """The utterances an earlier call with the same ``request`` wrote into ``output_dir``, if all are there."""
+    stamp, manifest = output_dir / STAMP, output_dir / "manifest.jsonl"
+    if not (stamp.is_file() and manifest.is_file()) or json.loads(stamp.read_text()) != request:
+        return None
+    made = read_manifest(manifest)
+    return made if all(Path(u.audio).is_file() for u in made) else None
+
+
+def _stamp(output_dir: Path, request: dict, made: list[Utterance]) -> list[Utterance]:
+    write_manifest(output_dir / "manifest.jsonl", made)
+    (output_dir / STAMP).write_text(json.dumps(request))
+    return made
 
 
 @dataclass
@@ -75,6 +95,11 @@ def make_connected(
 
     Returns the new utterances (also written as ``output_dir/manifest.jsonl``).
     """
+    output_dir = Path(output_dir)
+    request = {"kind": "connected", "count": count, "rate": sample_rate, "config": repr(config), "seed": seed,
+               "prefix": prefix, "sources": [u.audio for u in recordings]}
+    if (made := _already_made(output_dir, request)) is not None:
+        return made
     rng = random.Random(seed)
     generator = torch.Generator().manual_seed(seed)
     by_speaker: dict[str, list[Utterance]] = defaultdict(list)
@@ -91,7 +116,6 @@ def make_connected(
     def silence(bounds: tuple[float, float]) -> torch.Tensor:
         return torch.zeros(int(rng.uniform(*bounds) * sample_rate))
 
-    output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     made = []
     for index in range(count):
@@ -115,8 +139,7 @@ def make_connected(
         write_audio(path, waveform, sample_rate)
         made.append(Utterance(str(path), " ".join(u.text for u in words), waveform.numel() / sample_rate,
                               {"id": path.stem, "speaker": speaker}))
-    write_manifest(output_dir / "manifest.jsonl", made)
-    return made
+    return _stamp(output_dir, request, made)
 
 
 def make_channel_copies(
@@ -131,9 +154,13 @@ def make_channel_copies(
 
     Returns the copies (also written as ``output_dir/manifest.jsonl``), same transcripts and speakers.
     """
+    output_dir = Path(output_dir)
+    request = {"kind": "copies", "rate": sample_rate, "channel": repr(channel), "seed": seed, "speeds": list(speeds),
+               "sources": [u.audio for u in recordings]}
+    if (made := _already_made(output_dir, request)) is not None:
+        return made
     rng = random.Random(seed)
     generator = torch.Generator().manual_seed(seed)
-    output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     made = []
     for index, utt in enumerate(recordings):
@@ -143,5 +170,4 @@ def make_channel_copies(
         write_audio(path, waveform, sample_rate)
         made.append(Utterance(str(path), utt.text, waveform.numel() / sample_rate,
                               {**utt.extra, "id": f"{utt.id}.channel"}))
-    write_manifest(output_dir / "manifest.jsonl", made)
-    return made
+    return _stamp(output_dir, request, made)
