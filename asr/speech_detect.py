@@ -48,8 +48,8 @@ class SpeechConfig:
 
     end_silence_seconds: float = 0.5  # quiet this long ends an utterance
     max_utterance_seconds: float = 15.0  # an utterance is cut (at a pause) before it grows longer
-    pre_roll_seconds: float = 0.3  # audio kept from before the first loud block (soft word onsets)
-    tail_seconds: float = 0.2  # audio kept after the last loud block
+    pre_roll_seconds: float = 0.15  # audio kept from before the first loud block (soft word onsets)
+    tail_seconds: float = 0.15  # audio kept after the last loud block
     speech_margin_db: float = 12.0  # a block is loud this far above the noise floor ...
     min_speech_dbfs: float = -50.0  # ... and above this level (dB re full scale)
     min_loud_seconds: float = 0.08  # an utterance with less loud audio is a click or a knock, not speech
