@@ -172,11 +172,12 @@ class RealAcoustics:
                 f"snr_db={self.snr_db})")
 
     @classmethod
-    def load(cls, folder: str | os.PathLike[str], sample_rate: int, **probabilities: float) -> RealAcoustics:
+    def load(cls, folder: str | os.PathLike[str], sample_rate: int,
+             **settings: float | tuple[float, float]) -> RealAcoustics:
         """Read ``folder`` laid out as ``../shared/data/rirs_noise``: ``rirs/*.flac`` (impulse responses),
         ``noise/*.flac`` (recordings), and ``index.tsv`` (columns ``path`` and ``kind``: ``room``, ``device``
-        or ``noise``; without it every response is a room). Everything is resampled to ``sample_rate``;
-        ``probabilities`` set the other fields (``room=0.6``, ``snr_db=(0.0, 20.0)``, ...).
+        or ``noise``, other kinds are left out; without it every response is a room). Everything is resampled to
+        ``sample_rate``; ``settings`` set the other fields (``room=0.6``, ``snr_db=(0.0, 20.0)``, ...).
 
         Raises:
             AsrError: the folder is missing or holds no response and no noise.
@@ -196,7 +197,7 @@ class RealAcoustics:
             found.setdefault(kind, []).append(audio if kind == "noise" else align_response(audio))
         if not any(found.values()):
             raise AsrError("no impulse responses (rirs/*.flac) and no noises (noise/*.flac) here", root)
-        return cls(sample_rate, found["room"], found["device"], found["noise"], **probabilities)
+        return cls(sample_rate, found["room"], found["device"], found["noise"], **settings)  # type: ignore[arg-type]
 
 
 def narrowband(waveform: torch.Tensor, sample_rate: int, low_rate: int = 8000) -> torch.Tensor:
