@@ -152,6 +152,8 @@ def test_the_recipe_end_to_end_on_a_tiny_tree_stage_by_stage(recipe, tmp_path, f
     made = manifest.stat().st_mtime_ns
     copies = recipe.acoustic_copies(sets["train"], exp / "copies", 16000, root / "rirs_noise", 1, make=True)
     assert len(copies) == len(sets["train"]) and manifest.stat().st_mtime_ns == made  # a complete copy is kept
+    simulated = recipe.acoustic_copies(sets["train"][:3], tmp_path / "simulated", 16000, None, 1, make=True)
+    assert [u.text for u in simulated] == [u.text for u in sets["train"][:3]]  # --channel simulated, the ablation
 
     rest = subprocess.run([*command, "--stage", "2"], capture_output=True, text=True, timeout=300, env=env)
     assert rest.returncode == 0, rest.stderr[-2000:]

@@ -13,8 +13,9 @@ Stages (--stage/--stop-stage):
      spk2age), AN4 speakers drawn once, FSDD's george, Heidelberg speakers; yesno's one speaker keeps its
      customary split. The training recordings, plus copies of each through measured rooms, loudspeakers and
      recorded noise, simulated microphones and lines, and 8 kHz narrowband (asr.augment, real acoustics from
-     DATA_DIR/rirs_noise), at perturbed speeds; copies already made are kept. The default run trains on a
-     share of the recordings (--train-fraction), every speaker's;
+     DATA_DIR/rirs_noise), at perturbed speeds; copies already made are kept (--channel simulated: synthetic
+     rooms and noise instead, and --copies 0 none, the ablations). The default run trains on a share of the
+     recordings (--train-fraction), every speaker's;
   2. the BiLSTM-CTC over characters, 16 kHz log-mels, 40 ms output frames (resumes from EXP/train_state.pt);
   3. on the validation speakers: greedy, lexicon-free beam search, and lexicon-free beam search with a character
      n-gram LM of the training transcripts (open vocabulary: any spelling can come out) at several weights; the
@@ -89,6 +90,9 @@ SPEEDS = (0.9, 1.0, 1.1)
 CHANNEL = ChannelConfig(reverb=0.0, band_limit=0.3, equalize=0.4, noise=0.3, snr_db=(5.0, 30.0), mu_law=0.1,
                         clip=0.03, narrowband=0.25)
 REAL_ACOUSTICS = {"room": 0.5, "device": 0.1, "noise": 0.4, "snr_db": (3.0, 25.0)}
+#: --channel simulated, the ablation: the same channel with synthetic rooms and noise where measured ones would be
+#: (rooms as often; noise 0.4 + 0.6 * 0.3 of the time, as with real noise and its synthetic fallback).
+SIMULATED = dataclasses.replace(CHANNEL, reverb=0.5, noise=0.58)
 #: Character-LM decodings tried on the validation speakers (lexicon-free beam search; word score: per word).
 CHAR_LM_CHOICES = [BeamSearchConfig(beam_size=32, lm_weight=w, word_score=s)
                    for w in (0.25, 0.5, 1.0) for s in (0.0, 1.0)]
@@ -189,10 +193,11 @@ def check_plan(exp: Path, plan: dict[str, object], write: bool) -> None:
         path.write_text(json.dumps(plan) + "\n")
 
 
-def acoustic_copies(recordings: Sequence[Utterance], folder: Path, rate: int, acoustics: Path, copies: int,
+def acoustic_copies(recordings: Sequence[Utterance], folder: Path, rate: int, acoustics: Path | None, copies: int,
                     make: bool) -> list[Utterance]:
-    """``copies`` copies of each recording through :data:`CHANNEL` with real acoustics, at a speed from
-    :data:`SPEEDS` (``folder/copyK/manifest.jsonl``): made now (``make``; a copy already complete is kept), or read."""
+    """``copies`` copies of each recording through :data:`CHANNEL` with the real acoustics of ``acoustics`` (None:
+    :data:`SIMULATED` instead), at a speed from :data:`SPEEDS` (``folder/copyK/manifest.jsonl``): made now
+    (``make``; a copy already complete is kept), or read."""
     made: list[Utterance] = []
     real: RealAcoustics | None = None
     for index in range(copies):
@@ -203,11 +208,11 @@ def acoustic_copies(recordings: Sequence[Utterance], folder: Path, rate: int, ac
             continue
         if not make:
             raise AsrError("no real-acoustics copies here: run stage 1 first", out)
-        if real is None:
+        if real is None and acoustics is not None:
             real = RealAcoustics.load(acoustics, rate, **REAL_ACOUSTICS)
+        channel = SIMULATED if acoustics is None else dataclasses.replace(CHANNEL, real=real)
         begun = time.perf_counter()
-        copy = copies_in_shards(recordings, out, rate, dataclasses.replace(CHANNEL, real=real),
-                                SEED_COPIES + 100 * index)
+        copy = copies_in_shards(recordings, out, rate, channel, SEED_COPIES + 100 * index)
         write_manifest(manifest, copy)  # written last: a manifest means a complete copy
         made += copy
         log.info("stage 1: copy %d of %d: %d recordings (%.1f h) in %.0f s", index + 1, copies, len(copy),
@@ -228,7 +233,8 @@ def copies_in_shards(recordings: Sequence[Utterance], out: Path, rate: int, chan
     torch.set_num_threads(1)
     try:
         with ThreadPoolExecutor(workers) as pool:
-            return [u for part in pool.map(shard, range(workers)) for u in part]
+            parts = list(pool.map(shard, range(workers)))
+        return [parts[i % workers][i // workers] for i in range(len(recordings))]  # the recordings' order
     finally:
         torch.set_num_threads(threads)
 
@@ -354,7 +360,7 @@ def epoch_curve(exp: Path) -> str:
                               "training frames per second"], rows))
 
 
-def data_section(sets: dict[str, list[Utterance]], train_set: Sequence[Utterance], copies: int) -> str:
+def data_section(sets: dict[str, list[Utterance]], train_set: Sequence[Utterance], copies: int, channel: str) -> str:
     rows = []
     for corpus in sorted({u.extra["corpus"] for part in sets.values() for u in part}):
         cells = [corpus]
@@ -365,7 +371,7 @@ def data_section(sets: dict[str, list[Utterance]], train_set: Sequence[Utterance
     hours = sum(u.duration for u in train_set) / 3600
     return ("## Data\n\nSpeakers / utterances / minutes per role (whole speakers; yesno's one speaker keeps its "
             "customary split):\n\n" + markdown_table(["corpus", "training", "validation", "development test"], rows)
-            + f"\nTraining set: the training recordings and {copies} real-acoustics copy(ies) of each, "
+            + f"\nTraining set: the training recordings and {copies} {channel}-acoustics copy(ies) of each, "
             f"{len(train_set)} utterances, {hours:.1f} hours. Held out: whole speakers, at most {HELD_OUT_DIGITS} "
             "recordings of each held-out FSDD and Heidelberg speaker.\n")
 
@@ -381,6 +387,9 @@ def main() -> int:
                         help="corpora of DATA_DIR to use (default all)")
     parser.add_argument("--acoustics", default=None, help="real impulse responses and noise (default DATA_DIR/"
                         "rirs_noise)")
+    parser.add_argument("--channel", choices=("real", "simulated"), default="real",
+                        help="the copies' rooms and noise: measured and recorded (default), or synthetic (the "
+                             "ablation; --copies 0 for none)")
     parser.add_argument("--so762-valid", type=int, default=8, help="speechocean762 validation speakers (half children)")
     parser.add_argument("--so762-test", type=int, default=12, help="speechocean762 development-test speakers "
                         "(half children)")
@@ -408,17 +417,18 @@ def main() -> int:
     for corpus in args.corpora:
         require_data_dir(data_dir / corpus, EXPECTED, ["*", "*/*"], option=f"--data-dir's {corpus}/")
     acoustics = Path(args.acoustics) if args.acoustics else data_dir / "rirs_noise"
-    check_plan(exp, {"full": args.full, "copies": copies, "corpora": args.corpora, "fraction": fraction},
-               write=1 in stages)
+    check_plan(exp, {"full": args.full, "copies": copies, "corpora": args.corpora, "fraction": fraction,
+                     "channel": args.channel}, write=1 in stages)
     sets = split(data_dir, exp / "data", stages, args)
     if fraction < 1.0:
         drawn = random.Random(SEED_SPEAKERS).sample(range(len(sets["train"])), round(fraction * len(sets["train"])))
         sets["train"] = [sets["train"][i] for i in sorted(drawn)]
-    if 1 in stages:
+    real = args.channel == "real"
+    if 1 in stages and real and copies:
         require_data_dir(acoustics, "rirs/*.flac, noise/*.flac and index.tsv, as ../shared/data/rirs_noise holds",
                          ["rirs/*.flac", "noise/*.flac"], option="--acoustics")
-    train_set = sets["train"] + acoustic_copies(sets["train"], exp / "copies", rate, acoustics, copies,
-                                                make=1 in stages)
+    train_set = sets["train"] + acoustic_copies(sets["train"], exp / "copies", rate, acoustics if real else None,
+                                                copies, make=1 in stages)
     if stages.last < 2:
         return 0
 
@@ -447,7 +457,7 @@ def main() -> int:
     held_out = held_out_section(recognizer, sets["test"], variants, exp, "dev_test", known)
     narrowband = held_out_section(recognizer, narrow, variants[:3], exp, "dev_test_8khz", known)
     text = (results_header("One English model: every shared corpus, real acoustics", started)
-            + data_section(sets, train_set, copies)
+            + data_section(sets, train_set, copies, args.channel)
             + "\n## Held-out speakers (development test)\n\n"
             + f"Decoders: greedy; stored, the model file's own ({recognizer.decoding.describe()}); char-LM, "
             f"lexicon-free beam {best.beam_size} with the character LM (weight {best.lm_weight}, word score "
