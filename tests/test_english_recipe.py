@@ -118,6 +118,16 @@ def test_speechocean762_roles_are_whole_speakers_half_children(recipe):
         recipe.speechocean_roles(no_age, 2, 2)
 
 
+def test_an4_roles_are_whole_speakers_women_and_men_alike(recipe):
+    names = [f"f{c}" for c in "abcdef"] + [f"m{c}" for c in "abcdefghijkl"]
+    utts = [Utterance(f"{s}_{i}.flac", "yes", 1.0, {"speaker": s, "id": f"{s}_{i}"}) for s in names for i in range(2)]
+    roles = recipe.drawn_roles(utts, valid=4, test=4, corpus="an4")
+    for role in ("valid", "test"):
+        assert sorted(s[0] for s, r in roles.items() if r == role) == ["f", "f", "m", "m"]
+    with pytest.raises(AsrError, match="3 an4 speakers found; the split needs at least 9"):
+        recipe.drawn_roles(utts[:6], valid=4, test=4, corpus="an4")
+
+
 def test_a_folder_holds_one_plan(recipe, tmp_path):
     recipe.check_plan(tmp_path, {"full": False, "copies": 1}, write=True)
     recipe.check_plan(tmp_path, {"full": False, "copies": 1}, write=False)

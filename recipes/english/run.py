@@ -30,6 +30,7 @@ same command to resume it.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import random
@@ -89,6 +90,7 @@ SPEEDS = (0.9, 1.0, 1.1)
 #: make the telephone-band copies through which 8 kHz input still works.
 CHANNEL = ChannelConfig(reverb=0.0, band_limit=0.3, equalize=0.4, noise=0.3, snr_db=(5.0, 30.0), mu_law=0.1,
                         clip=0.03, narrowband=0.25)
+#: How often a copy goes through a measured room, a loudspeaker's response and a recorded noise (at this SNR).
 REAL_ACOUSTICS = {"room": 0.5, "device": 0.1, "noise": 0.4, "snr_db": (3.0, 25.0)}
 #: --channel simulated, the ablation: the same channel with synthetic rooms and noise where measured ones would be
 #: (rooms as often; noise 0.4 + 0.6 * 0.3 of the time, as with real noise and its synthetic fallback).
@@ -126,12 +128,15 @@ def speechocean_roles(utterances: Sequence[Utterance], valid: int, test: int) ->
 
 
 def drawn_roles(utterances: Sequence[Utterance], valid: int, test: int, corpus: str) -> dict[str, str]:
-    """Speaker -> role, ``valid`` and ``test`` whole speakers drawn once, the rest training."""
+    """Speaker -> role, ``valid`` and ``test`` whole speakers drawn once, the rest training; women and men
+    alternate in the draw (AN4's speaker ids begin with their gender, ``f`` or ``m``), so each role has both."""
     speakers = sorted({u.speaker for u in utterances})
     if len(speakers) < valid + test + 1:
         raise AsrError(f"{len(speakers)} {corpus} speakers found; the split needs at least {valid + test + 1}")
     random.Random(SEED_SPEAKERS).shuffle(speakers)
-    return {s: "valid" if i < valid else "test" if i < valid + test else "train" for i, s in enumerate(speakers)}
+    by_gender = [[s for s in speakers if s[0] == g] for g in sorted({s[0] for s in speakers})]
+    order = [s for group in itertools.zip_longest(*by_gender) for s in group if s is not None]
+    return {s: "valid" if i < valid else "test" if i < valid + test else "train" for i, s in enumerate(order)}
 
 
 def named_roles(utterances: Sequence[Utterance], valid: Sequence[str], test: Sequence[str]) -> dict[str, str]:
