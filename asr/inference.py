@@ -68,8 +68,19 @@ class BaseRecognizer:
     decoder: GreedyDecoder | BeamSearchDecoder
     #: Cut audio into utterances before the network sees it; audio without speech gets an empty transcript.
     detect_speech: bool = True
-    #: How audio is cut into utterances (the same as streaming's, by default).
-    speech_config: SpeechConfig = SpeechConfig()
+    #: Metadata key of a model's own speech-finding settings (:class:`~asr.speech_detect.SpeechConfig` fields):
+    #: how much audio around its speech a model expects, which its training data decides.
+    SPEECH_KEY = "speech"
+
+    @property
+    def speech_config(self) -> SpeechConfig:
+        """How audio is cut into utterances for this model: the model file's settings (metadata ``"speech"``)
+        over the defaults, which suit models trained on clips cut tight around the words."""
+        settings = self.metadata.get(self.SPEECH_KEY) or {}
+        try:
+            return SpeechConfig(**settings)
+        except TypeError as error:
+            raise AsrError(f"the model file's speech settings are not understood ({error})") from None
 
     def stored_decoder(self) -> GreedyDecoder | BeamSearchDecoder:
         """The decoder that :attr:`decoding` (the model file's own decoding) describes."""

@@ -301,3 +301,4 @@ def snap_to_sound(spans: list[tuple[float, float]], samples: np.ndarray, sample_
         new_end = float(inside[-1] + 1) * BLOCK_SECONDS if inside.size else new_start + (end - start)
         snapped.append((float(new_start), max(new_end, float(new_start))))
     return snapped
+

@@ -4,7 +4,8 @@
 
 The last 4 training files are held back for model selection, so the test files are never looked at
 before the final scoring. Writes EXP/model.pt (which decodes with beam search over the lexicon unless told
-otherwise), EXP/results.md, the training plots and an error report per decoder.
+otherwise, and keeps 0.5 s of audio around the speech it finds, as the corpus's files do), EXP/results.md,
+the training plots and an error report per decoder.
 With several --seeds, the first seed's run is the one in EXP and each other seed trains and scores in EXP/seed_N;
 results.md shows every seed. Stages (--stage/--stop-stage): 1 manifests, 2 training, 3 scoring and results.md.
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 from asr.config import ExperimentConfig, load_config
 from asr.decode import BeamSearchConfig
 from asr.errors import AsrError
+from asr.inference import BaseRecognizer
 from asr.loading import load_model
 from asr.manifest import Utterance
 from asr.recipe import Stages, prepared, recipe_parser, require_data_dir, run_recipe, trained
@@ -32,6 +34,8 @@ HERE = Path(__file__).resolve().parent
 LEXICON = ["no", "yes"]
 EXPECTED = "the yes/no corpus: 60 WAV files named by their words, such as 0_1_0_1_1_1_0_0.wav (0 no, 1 yes)"
 NUM_TRAIN = 31
+#: Audio kept before and after each utterance that transcription finds (stored in the model file).
+SPEECH = {"pre_roll_seconds": 0.5, "tail_seconds": 0.5}
 
 
 def train_with_decoding(config: ExperimentConfig, train_set: list[Utterance], valid_set: list[Utterance],
@@ -39,7 +43,11 @@ def train_with_decoding(config: ExperimentConfig, train_set: list[Utterance], va
     """Train, then store in the model file the decoding the recipe scores best: beam search over the
     two-word lexicon. Returns the model's path."""
     model = train(config, train_set, valid_set, exp, resume=True).best_model
-    load_model(model).set_default_decoding(BeamSearchConfig(), lexicon=LEXICON).save(model)
+    recognizer = load_model(model).set_default_decoding(BeamSearchConfig(), lexicon=LEXICON)
+    # the corpus's files keep 0.5-1 s of quiet around the words, and the model learns with it: transcription
+    # keeps as much around each utterance it finds (the default 0.15 s suits models of tightly cut clips)
+    recognizer.metadata[BaseRecognizer.SPEECH_KEY] = SPEECH
+    recognizer.save(model)
     return model
 
 
