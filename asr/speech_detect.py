@@ -25,8 +25,6 @@ import numpy as np
 
 from asr.errors import AsrError
 
-#: Loudest 25 ms frame below this level (dB re full scale): digital silence or a muted microphone.
-SILENCE_DBFS = -60.0
 FRAME_SECONDS, HOP_SECONDS = 0.025, 0.010
 #: Spread between loud and quiet frames (95th minus 5th percentile, dB) below this: steady noise or hum, not a
 #: clip cut tight around a word. The smallest spread over 3,700 FSDD, Heidelberg Digits and AN4 files was
@@ -263,10 +261,8 @@ def level_spread(samples: np.ndarray, sample_rate: int) -> float:
 
 
 def has_speech(samples: np.ndarray, sample_rate: int) -> bool:
-    """Whether :func:`find_utterances` finds any speech in ``samples``."""
-    levels = frame_levels(samples, sample_rate)
-    if levels.max() < SILENCE_DBFS:
-        return False
+    """Whether :func:`find_utterances` finds any speech in ``samples`` (silence never does: nothing in it is
+    above :attr:`SpeechConfig.min_speech_dbfs`)."""
     return bool(find_utterances(samples, sample_rate))
 
 
