@@ -3,20 +3,52 @@
 Python API::
 
     import asr
-    model = asr.load_model("exp/model.pt")
+    model = asr.load_model()                      # the packaged digits model: onnxruntime, no PyTorch
+    model = asr.load_model("exp/model.pt")        # a trained model: needs PyTorch (the [train] extra)
     result = model.transcribe("speech.wav")
     print(result.text, result.words)
+
+Two parts, two installs. ``pip install .`` is the **runtime**: these modules (:data:`RUNTIME_MODULES`) import
+and run without PyTorch, torchaudio, librosa or matplotlib, and transcribe, evaluate, serve and stream with
+a packaged or exported ``.onnx`` model, whose graph holds the features and the network (onnxruntime runs it):
+
+- loading and running a model: ``loading``, ``onnx_model``, ``inference``, ``spec``, ``text``, ``errors``,
+  ``files`` (atomic writes)
+- audio: ``audio`` (soundfile, soxr), ``segment`` (long files), ``speech_detect`` (finding the utterances)
+- decoding: ``decoding``, ``decode`` (greedy, and beam search on flashlight-text), ``char_lm``, ``lm``, ``quiet``
+- live transcription: ``streaming``, ``stream_session``, ``stream_source``
+- scoring: ``evaluate``, ``scoring``, ``error_report`` (jiwer), ``manifest``
+- the front ends: ``cli``, ``server`` (FastAPI), ``subtitles``
+
+``pip install ".[train]"`` adds PyTorch, torchaudio, librosa, matplotlib and onnx for the rest
+(:data:`TRAINING_MODULES`): ``train``, ``train_state``, ``model``, ``features``, ``data``, ``augment``,
+``config``, ``plots``, ``adapt``, ``recognizer`` (``.pt`` models, ``--quantize``), ``checkpoint``,
+``onnx_export`` (``asr export``), and the recipes' helpers ``recipe`` and ``report``. ``import asr`` imports
+the runtime only; ``asr.Recognizer`` imports PyTorch when it is first used. tests/test_runtime_install.py
+imports every runtime module with PyTorch hidden and checks that each module is in one list or the other.
 """
 
 from typing import Any
 
-from asr.decode import BeamSearchConfig, Transcript, Word
+from asr.decode import Transcript, Word
+from asr.decoding import Decoding
 from asr.errors import AsrError
 from asr.inference import BaseRecognizer
 from asr.loading import load_model
 
-__all__ = ["AsrError", "BaseRecognizer", "BeamSearchConfig", "Recognizer", "Transcript", "Word", "load_model"]
+__all__ = ["AsrError", "BaseRecognizer", "Decoding", "Recognizer", "Transcript", "Word", "load_model"]
 __version__ = "0.1.0"
+
+#: Modules of the runtime install: importable, and used, without PyTorch (see the module docstring).
+RUNTIME_MODULES = ("asr.audio", "asr.char_lm", "asr.cli", "asr.decode", "asr.decoding", "asr.error_report",
+                   "asr.errors", "asr.evaluate", "asr.files", "asr.inference", "asr.lm", "asr.loading", "asr.manifest",
+                   "asr.onnx_model", "asr.quiet", "asr.scoring", "asr.segment", "asr.server", "asr.spec",
+                   "asr.speech_detect", "asr.stream_session", "asr.stream_source", "asr.streaming",
+                   "asr.subtitles", "asr.text")
+#: Modules that need the ``[train]`` extra (PyTorch and the rest) when imported or used.
+TRAINING_MODULES = ("asr.adapt", "asr.augment", "asr.checkpoint", "asr.config", "asr.data", "asr.features",
+                    "asr.model", "asr.onnx_export", "asr.plots", "asr.recipe", "asr.recognizer", "asr.report",
+                    "asr.train", "asr.train_state")
 
 
 def __getattr__(name: str) -> Any:

@@ -106,7 +106,7 @@ def fine_tune(recognizer: Recognizer, utterances: Sequence[Utterance], config: A
 
 def adaptation_examples(recognizer: Recognizer, utterances: Sequence[Utterance]) -> list[Example]:
     """The features and targets of ``utterances`` (pseudo-labelled) for fine-tuning."""
-    if recognizer.quantized:
+    if recognizer.is_quantized:
         raise AsrError("a quantized model cannot be fine-tuned; adapt the float model")
     examples, _ = load_examples(utterances, recognizer.extractor, recognizer.vocab,
                                 recognizer.network.config.subsampling, desc="adaptation features")
@@ -137,7 +137,7 @@ def evaluation_loss(recognizer: Recognizer, examples: Sequence[Example], batch_s
 def fine_tune_examples(recognizer: Recognizer, examples: Sequence[Example], config: AdaptConfig,
                        progress: bool = True) -> list[float]:
     """Fine-tune ``recognizer``'s network in place on ``examples``; returns the mean training loss per epoch."""
-    if recognizer.quantized:
+    if recognizer.is_quantized:
         raise AsrError("a quantized model cannot be fine-tuned; adapt the float model")
     network, extractor = recognizer.network, recognizer.extractor
     torch.manual_seed(config.seed)

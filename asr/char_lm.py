@@ -12,11 +12,13 @@ search. Importing this module does not import PyTorch.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from asr.decode import BeamSearchConfig, BeamSearchDecoder
+from asr.decode import BeamSearchDecoder
+from asr.decoding import Decoding
 from asr.errors import AsrError
 from asr.lm import NgramModel, build_arpa, read_arpa
 from asr.quiet import quiet_stderr
@@ -38,23 +40,23 @@ class CharLMBeamSearchDecoder(BeamSearchDecoder):
     """Lexicon-free CTC beam search scored by a character n-gram LM (:func:`build_char_lm`).
 
     ``(batch, frames, vocab)`` log-probabilities with ``lengths (batch,)`` -> one transcript each, as every
-    decoder here. ``config.lm_weight`` weighs the LM's log-probability of each emitted token, and
-    ``config.word_score`` is added at each word boundary (an insertion bonus, as with a word LM); the other
-    settings are the beam's. ``lm`` is the ARPA file, or ``lm_text`` its text.
+    decoder here. ``decoding.lm_arpa`` is the LM's ARPA text (``lm_unit="char"``), ``decoding.lm_weight`` weighs
+    its log-probability of each emitted token, and ``decoding.word_score`` is added at each word boundary (an
+    insertion bonus, as with a word LM); the other settings are the beam's.
     """
 
-    def __init__(self, vocab: Vocabulary, frame_seconds: float, config: BeamSearchConfig | None = None,
-                 lm: str | os.PathLike[str] | None = None, lm_text: str | None = None) -> None:
-        super().__init__(vocab, frame_seconds, config)  # lexicon-free without an LM: its search is replaced here
+    def __init__(self, vocab: Vocabulary, frame_seconds: float, decoding: Decoding) -> None:
+        if decoding.lm_arpa is None:
+            raise AsrError("a character-LM decoder needs the LM (its ARPA text)")
+        # lexicon-free without an LM first: its search is replaced here
+        super().__init__(vocab, frame_seconds, dataclasses.replace(decoding, lm_arpa=None))
+        self.config = decoding
         from flashlight.lib.text import decoder as fl
         from flashlight.lib.text.decoder.kenlm import KenLM
         from flashlight.lib.text.dictionary import Dictionary
 
-        if lm is None:
-            if lm_text is None:
-                raise AsrError("a character-LM decoder needs the LM (an ARPA file or its text)")
-            lm = Path(self._tmp.name) / "chars.arpa"
-            lm.write_text(lm_text, encoding="utf-8")
+        lm = Path(self._tmp.name) / "chars.arpa"
+        lm.write_text(decoding.lm_arpa, encoding="utf-8")
         arpa = read_arpa(lm)
         if arpa.order < 2:
             raise AsrError("a unigram LM: the beam search's KenLM needs an LM of order 2 or more", lm)

@@ -124,6 +124,17 @@ def _add_decoding_options(parser: argparse.ArgumentParser, quantize: bool = True
                        "more (default: the model's, else 0.5)")
     group.add_argument("--word-score", type=_finite_float, default=None, help="word insertion bonus, negative for "
                        "a penalty (default: the model's, else 0.0)")
+    group.add_argument("--grammar", metavar="PHRASES", default=None,
+                       help="say what may be said: a JSON list of phrases as Vosk takes it ('[\"yes\", \"no\", "
+                            "\"[unk]\"]'), a file of one phrase per line, or a built-in: 'digits' (any string of "
+                            "digit words) or 'yesno'. Each utterance comes out as exactly one phrase; '[unk]' "
+                            "stands for anything else")
+    group.add_argument("--rejection", type=_finite_float, default=None, metavar="T",
+                       help="with --grammar: how much better than 'anything else' a phrase must score to be "
+                            "output (higher rejects more; default: the calibrated one, see README)")
+    group.add_argument("--reject", action="store_true",
+                       help="with a grammar without '[unk]': utterances that fit none of its phrases give an "
+                            "empty transcript instead of the nearest phrase")
     if quantize:
         group.add_argument("--quantize", action="store_true",
                            help="int8 dynamic quantization of the recurrent and output layers (faster on CPU); "
@@ -132,27 +143,30 @@ def _add_decoding_options(parser: argparse.ArgumentParser, quantize: bool = True
 
 def _apply_decoding_options(recognizer, args: argparse.Namespace):  # noqa: ANN001, ANN202
     """The recogniser that decodes as the model file says, each flag given on the command line overriding
-    one setting."""
-    from asr.decode import BeamSearchConfig
-
+    one setting (:meth:`asr.decoding.Decoding.overridden`, the one merge)."""
     if getattr(args, "quantize", False):
-        recognizer.quantize()
-    overrides = {"--beam": args.beam, "--lm": args.lm, "--lexicon": args.lexicon, "--lm-weight": args.lm_weight,
-                 "--word-score": args.word_score}
-    given = [flag for flag, value in overrides.items() if value is not None]
-    if args.greedy:
-        if given:
-            raise AsrError(f"--greedy cannot be combined with {', '.join(given)}")
-        return recognizer.with_greedy()
-    if not given:
-        return recognizer  # the model file's decoding, set when it was loaded
-    stored = recognizer.decoding
-    config = BeamSearchConfig(
-        beam_size=stored.beam_size if args.beam is None else args.beam, beam_threshold=stored.beam_threshold,
-        lm_weight=stored.lm_weight if args.lm_weight is None else args.lm_weight,
-        word_score=stored.word_score if args.word_score is None else args.word_score)
-    return recognizer.with_beam_search(config, lexicon=args.lexicon or stored.lexicon, lm=args.lm,
-                                       lm_text=None if args.lm else stored.lm_arpa)
+        recognizer = recognizer.quantized()
+    flags = {"--beam": args.beam, "--lm": args.lm, "--lexicon": args.lexicon, "--lm-weight": args.lm_weight,
+             "--word-score": args.word_score, "--grammar": args.grammar, "--rejection": args.rejection,
+             "--reject": args.reject or None}
+    given = [flag for flag, value in flags.items() if value is not None]
+    if args.greedy and given:
+        raise AsrError(f"--greedy cannot be combined with {', '.join(given)}")
+    if args.grammar is not None and (args.lexicon or args.lm):
+        raise AsrError("--grammar decides the words itself: it cannot be combined with --lexicon or --lm")
+    if args.lexicon:  # checked here to name the file: the decoder sees only its words
+        from asr.decode import check_spellable
+        from asr.decoding import read_words
+
+        check_spellable(read_words(args.lexicon), recognizer.vocab, args.lexicon)
+    decoding = recognizer.stored_decoding.overridden(
+        greedy=args.greedy, grammar=args.grammar, lexicon=args.lexicon, lm=args.lm, beam_size=args.beam,
+        lm_weight=args.lm_weight, word_score=args.word_score, rejection=args.rejection,
+        reject=True if args.reject else None)
+    if (args.rejection is not None or args.reject) and decoding.method != "grammar":
+        raise AsrError("--rejection and --reject apply to a grammar: give --grammar too (or use a model whose "
+                       "stored decoding is one)")
+    return recognizer if decoding == recognizer.decoding else recognizer.with_decoding(decoding)
 
 
 def _model_help() -> str:
@@ -480,6 +494,27 @@ _COMMANDS = {"train": run_train, "evaluate": run_evaluate, "transcribe": run_tra
              "build-lm": run_build_lm, "serve": run_serve, "export": run_export}
 
 
+#: What ``pip install -e ".[train]"`` adds to the runtime install, by the name people know each package by: training,
+#: adaptation, export, ``.pt`` models and ``--quantize`` need them; transcribing with an ``.onnx`` model does not.
+TRAIN_PACKAGES = {"torch": "PyTorch", "torchaudio": "torchaudio", "librosa": "librosa", "matplotlib": "matplotlib",
+                  "onnx": "onnx"}
+TRAIN_INSTALL = 'pip install -e ".[train]"'
+
+
+def _needs_train_extra(error: ModuleNotFoundError, args: argparse.Namespace, prog: str) -> str | None:
+    """The one line for a command that needs a package of the ``[train]`` extra that is not installed (``None``
+    for any other missing module): the command, what it needs and the install."""
+    package = TRAIN_PACKAGES.get((error.name or "").partition(".")[0])
+    if package is None:
+        return None
+    name = getattr(args, "command", None)  # None for the transcribe shortcut
+    command = f"{prog} {name}" if name else prog
+    model = getattr(args, "model", None)
+    if model and name != "export" and Path(model).suffix.lower() != ".onnx":
+        command += f" --model {model}"  # a .pt model is what needs PyTorch here
+    return f"{command} needs {package}, which the runtime install leaves out: {TRAIN_INSTALL}"
+
+
 def _run(function, args: argparse.Namespace, prog: str) -> int:  # noqa: ANN001
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args.prog = prog  # per-file errors say "PROG: error: ..." like the one-line errors below
@@ -487,6 +522,12 @@ def _run(function, args: argparse.Namespace, prog: str) -> int:  # noqa: ANN001
         return function(args)
     except AsrError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as error:  # asr train, adapt, export, a .pt model without PyTorch installed
+        line = _needs_train_extra(error, args, prog)
+        if line is None:
+            raise
+        print(f"{prog}: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from asr.decoding import Decoding
 from asr.errors import AsrError
 from asr.lm import read_arpa
 from asr.quiet import quiet_stderr
-from asr.spec import DEFAULT_BEAM_SIZE, DEFAULT_BEAM_THRESHOLD, DEFAULT_LM_WEIGHT
-from asr.text import BLANK_INDEX, WORD_SEPARATOR, Vocabulary, normalize_text
+from asr.text import BLANK_INDEX, WORD_SEPARATOR, Vocabulary
 
 #: Log-probabilities or lengths as either library holds them.
 ArrayLike = Any  # np.ndarray | torch.Tensor
@@ -138,18 +138,6 @@ class GreedyDecoder:
         return results
 
 
-@dataclass
-class BeamSearchConfig:
-    """Beam-search settings (flashlight's CTC decoder)."""
-
-    beam_size: int = DEFAULT_BEAM_SIZE  # hypotheses kept per frame
-    beam_size_token: int | None = None  # tokens considered per frame; None means all
-    beam_threshold: float = DEFAULT_BEAM_THRESHOLD  # prune hypotheses this far (log) below the best
-    lm_weight: float = DEFAULT_LM_WEIGHT  # weight of the word language model
-    word_score: float = 0.0  # added per word: the word insertion bonus
-    unk_score: float = float("-inf")  # score of a word outside the lexicon (-inf forbids them)
-
-
 def check_spellable(words: Sequence[str], vocab: Vocabulary, source: str | os.PathLike[str] | None = None) -> None:
     """Refuse, in one line, a lexicon with words the model's characters cannot spell: it names the words and the
     characters the model lacks (a lexicon word the model cannot spell could never be recognised)."""
@@ -166,47 +154,6 @@ def check_spellable(words: Sequence[str], vocab: Vocabulary, source: str | os.Pa
     shown = ", ".join(repr(w) for w in bad[:8]) + (f" and {len(bad) - 8} more" if len(bad) > 8 else "")
     raise AsrError(f"the model cannot spell {len(bad)} lexicon word(s): {shown}; it has no "
                    f"{', '.join(repr(c) for c in missing)} (its characters: {''.join(sorted(known))})", source)
-
-
-def check_beam_config(config: BeamSearchConfig) -> None:
-    """Refuse settings that would make the search return nothing or garbage (a NaN LM weight empties every
-    transcript): sizes are whole numbers from 1, weights and scores finite, the LM weight and the beam threshold
-    not negative. ``unk_score`` may be ``-inf`` (its default: words outside the lexicon are forbidden)."""
-    for name in ("beam_size", "beam_size_token"):
-        value = getattr(config, name)
-        if value is None and name == "beam_size_token":
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise AsrError(f"{name.replace('_', ' ')} must be a whole number of at least 1, got {value!r}")
-    for name, minimum in (("beam_threshold", 0.0), ("lm_weight", 0.0), ("word_score", None)):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not math.isfinite(value):
-            raise AsrError(f"{name.replace('_', ' ')} must be a finite number, got {value!r}")
-        if minimum is not None and value < minimum:
-            raise AsrError(f"{name.replace('_', ' ')} must be 0 or more, got {value!r}")
-    unk = config.unk_score
-    if isinstance(unk, bool) or not isinstance(unk, int | float | np.number) or math.isnan(unk) or unk == math.inf:
-        raise AsrError(f"unk score must be a number below infinity, got {unk!r}")
-
-
-def read_lexicon(path: str | os.PathLike[str], vocab: Vocabulary) -> list[str]:
-    """Read a word list: one word per line (anything after the first whitespace is ignored).
-
-    Words are normalised like transcripts; a word the vocabulary cannot spell is an error that names it and the
-    characters the model lacks (see :func:`check_spellable`).
-    """
-    if not os.path.isfile(path):
-        raise AsrError("lexicon file not found", path)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            words = [normalize_text(line.split()[0]) for line in handle if line.strip()]
-    except UnicodeDecodeError:
-        raise AsrError("lexicon is not UTF-8 text", path) from None
-    words = [w for w in words if w]  # a line of punctuation alone normalises to nothing
-    if not words:
-        raise AsrError("lexicon has no words", path)
-    check_spellable(words, vocab, path)
-    return sorted(set(words))
 
 
 def with_closing_separator(log_probs: np.ndarray, lengths: np.ndarray, separator: int) -> tuple[np.ndarray, np.ndarray]:
@@ -231,37 +178,26 @@ class BeamSearchDecoder:
     """CTC beam search with an optional lexicon and an optional word n-gram LM (ARPA), on flashlight-text's
     decoder directly (the library behind torchaudio's ``ctc_decoder``), so it runs without PyTorch.
 
-    With an LM but no lexicon, the LM's own vocabulary becomes the lexicon, since a word LM needs
-    to know where words are. Without either, decoding is lexicon-free over characters. ``lm`` is an ARPA
-    file; ``lm_text`` the same held in memory (a model file's embedded LM).
+    ``decoding`` (a :class:`asr.decoding.Decoding`) holds the settings, the lexicon's words and the LM's ARPA
+    text. With a word LM but no lexicon, the LM's own vocabulary becomes the lexicon, since a word LM needs
+    to know where words are. Without either, decoding is lexicon-free over characters.
     """
 
-    def __init__(
-        self,
-        vocab: Vocabulary,
-        frame_seconds: float,
-        config: BeamSearchConfig | None = None,
-        lexicon: str | os.PathLike[str] | Sequence[str] | None = None,
-        lm: str | os.PathLike[str] | None = None,
-        lm_text: str | None = None,
-    ) -> None:
+    def __init__(self, vocab: Vocabulary, frame_seconds: float, decoding: Decoding | None = None) -> None:
         from flashlight.lib.text import decoder as fl
 
         self.vocab = vocab
         self.frame_seconds = frame_seconds
-        self.config = config or BeamSearchConfig()
-        check_beam_config(self.config)
+        self.config = decoding or Decoding.beam()
         self._tmp = tempfile.TemporaryDirectory(prefix="asr-decoder-")
-        if lm is None and lm_text is not None:
+        lm: Path | None = None
+        if self.config.lm_arpa is not None and self.config.lm_unit == "word":
             lm = Path(self._tmp.name) / "lm.arpa"
-            lm.write_text(lm_text, encoding="utf-8")
+            lm.write_text(self.config.lm_arpa, encoding="utf-8")
         words: list[str] | None = None
-        if lexicon is not None:
-            if isinstance(lexicon, str | os.PathLike):
-                words = read_lexicon(lexicon, vocab)
-            else:
-                words = list(lexicon)
-                check_spellable(words, vocab)
+        if self.config.lexicon is not None:
+            words = list(self.config.lexicon)
+            check_spellable(words, vocab)
         if lm is not None:
             arpa = read_arpa(lm)
             if arpa.order < 2:
@@ -295,7 +231,8 @@ class BeamSearchDecoder:
             # two words "no no" (seen on the yes/no test set).
             trie.insert([vocab.tokens.index(c) for c in word] + [separator], word_index[word], score)
         trie.smear(fl.SmearingMode.MAX)
-        options = fl.LexiconDecoderOptions(**common, word_score=cfg.word_score, unk_score=cfg.unk_score)
+        unk_score = float("-inf") if cfg.unk_score is None else cfg.unk_score
+        options = fl.LexiconDecoderOptions(**common, word_score=cfg.word_score, unk_score=unk_score)
         self._decoder = fl.LexiconDecoder(options, trie, self._lm, separator, BLANK_INDEX, word_index["<unk>"],
                                           [], False)
 
@@ -352,12 +289,3 @@ class BeamSearchDecoder:
                     word.word = text  # the lexicon's spelling, whole even where a double letter was merged
                 result.text = " ".join(spelled)
         return result
-
-
-def build_decoder(vocab: Vocabulary, frame_seconds: float, decoding: Any) -> GreedyDecoder | BeamSearchDecoder:
-    """The decoder a :class:`asr.spec.DecodingSpec` describes."""
-    if decoding.method == "greedy":
-        return GreedyDecoder(vocab, frame_seconds)
-    config = BeamSearchConfig(beam_size=decoding.beam_size, beam_threshold=decoding.beam_threshold,
-                              lm_weight=decoding.lm_weight, word_score=decoding.word_score)
-    return BeamSearchDecoder(vocab, frame_seconds, config, lexicon=decoding.lexicon, lm_text=decoding.lm_arpa)

@@ -9,28 +9,18 @@ model file) and :class:`asr.onnx_model.OnnxRecognizer` (onnxruntime, a ``.onnx``
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
 
 from asr.audio import audio_info, prepare_samples, read_audio
-from asr.decode import (
-    ArrayLike,
-    BeamSearchConfig,
-    BeamSearchDecoder,
-    GreedyDecoder,
-    Transcript,
-    Word,
-    as_numpy,
-    build_decoder,
-    read_lexicon,
-)
+from asr.decode import ArrayLike, Transcript, Word, as_numpy
+from asr.decoding import Decoding, build_decoder
 from asr.errors import AsrError
-from asr.lm import read_arpa
-from asr.spec import DecodingSpec
+from asr.spec import ModelSpec
 from asr.speech_detect import SpeechConfig, UtteranceCutter, find_utterances, quiet_level, snap_to_sound
 from asr.text import Vocabulary
 
@@ -52,25 +42,43 @@ def timed_by_sound(transcript: Transcript, samples: np.ndarray, sample_rate: int
 
 
 class BaseRecognizer:
-    """Audio in, transcripts out. Subclasses set ``vocab``, ``sample_rate``, ``frame_seconds`` and
-    ``decoding``, set ``decoder`` to :meth:`stored_decoder` and implement :meth:`log_probs`.
+    """The recogniser contract: audio in, transcripts out, whichever library runs the network.
 
-    ``decoding`` is the model file's own way of decoding (greedy, or beam search with its embedded lexicon
-    and LM). A recogniser's decoder is fixed when it is made: :meth:`with_greedy`, :meth:`with_beam_search`
-    and :meth:`with_decoder` return a new recogniser that shares this one's model and decodes otherwise.
+    :class:`asr.recognizer.Recognizer` (PyTorch, ``.pt``) and :class:`asr.onnx_model.OnnxRecognizer`
+    (onnxruntime, ``.onnx``) both implement :attr:`spec`, :meth:`save` and :meth:`log_probs`; everything else
+    (reading audio, finding speech, batching, decoding) is here, the same for both.
+
+    A recogniser never changes: every ``with_*`` method returns a new one that shares this one's network.
+    :attr:`decoding` is how this recogniser decodes; :attr:`stored_decoding` is the model file's own default,
+    which :meth:`save` writes and :meth:`with_default_decoding` replaces.
     """
 
     vocab: Vocabulary
     sample_rate: int
     frame_seconds: float  # seconds per output frame (feature hop times subsampling)
     metadata: dict[str, Any]
-    decoding: DecodingSpec
-    decoder: GreedyDecoder | BeamSearchDecoder
+    stored_decoding: Decoding  # the model file's own default
+    decoding: Decoding  # how this recogniser decodes
+    decoder: Any  # what build_decoder(vocab, frame_seconds, decoding) made
     #: Cut audio into utterances before the network sees it; audio without speech gets an empty transcript.
     detect_speech: bool = True
     #: Metadata key of a model's own speech-finding settings (:class:`~asr.speech_detect.SpeechConfig` fields):
     #: how much audio around its speech a model expects, which its training data decides.
     SPEECH_KEY = "speech"
+
+    def _start_decoding(self, stored: Decoding) -> None:
+        """Set by each back end's constructor: decode as the model file says."""
+        self.stored_decoding = self.decoding = stored
+        self.decoder = build_decoder(self.vocab, self.frame_seconds, stored)
+
+    @property
+    def spec(self) -> ModelSpec:
+        """Everything but the weights, as the model file holds it (with :attr:`stored_decoding`)."""
+        raise NotImplementedError
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the model file (the same kind as this one's: ``.pt`` or ``.onnx``)."""
+        raise NotImplementedError
 
     @property
     def speech_config(self) -> SpeechConfig:
@@ -82,58 +90,59 @@ class BaseRecognizer:
         except TypeError as error:
             raise AsrError(f"the model file's speech settings are not understood ({error})") from None
 
-    def stored_decoder(self) -> GreedyDecoder | BeamSearchDecoder:
-        """The decoder that :attr:`decoding` (the model file's own decoding) describes."""
-        return build_decoder(self.vocab, self.frame_seconds, self.decoding)
-
-    def with_decoder(self, decoder: GreedyDecoder | BeamSearchDecoder) -> Self:
-        """A recogniser that shares this one's model (weights, features, settings) and decodes with
-        ``decoder``; this one is unchanged."""
+    def with_decoding(self, decoding: Decoding) -> Self:
+        """A recogniser that shares this one's model (weights, features, settings) and decodes as ``decoding``
+        says; this one is unchanged. A lexicon or grammar word the model cannot spell is an error here."""
         other = copy.copy(self)
-        other.decoder = decoder
+        other.decoder = build_decoder(self.vocab, self.frame_seconds, decoding)
+        other.decoding = decoding
         return other
 
     def with_greedy(self) -> Self:
         """A recogniser like this one that decodes greedily (best token per frame)."""
-        return self.with_decoder(GreedyDecoder(self.vocab, self.frame_seconds))
+        return self.with_decoding(Decoding())
 
     def with_beam_search(
         self,
-        config: BeamSearchConfig | None = None,
+        decoding: Decoding | None = None,
         lexicon: str | os.PathLike[str] | Sequence[str] | None = None,
         lm: str | os.PathLike[str] | None = None,
-        lm_text: str | None = None,
+        **settings: Any,
     ) -> Self:
-        """A recogniser like this one that decodes by beam search (optionally with a lexicon and an ARPA
-        LM, as a file or as text). The model file's own decoding is unchanged."""
-        return self.with_decoder(BeamSearchDecoder(self.vocab, self.frame_seconds, config, lexicon, lm, lm_text))
+        """A recogniser like this one that decodes by beam search: ``decoding``'s settings (default: the
+        defaults) with a lexicon (words or a file) and an ARPA word LM (a file) if given, and any setting named
+        in ``settings`` (``beam_size=32``, ``lm_weight=1.0``, ...)."""
+        base = dataclasses.replace(decoding or Decoding(), method="beam", grammar=None, grammar_loop=False)
+        return self.with_decoding(base.overridden(lexicon=lexicon, lm=lm, **settings))
+
+    def with_grammar(
+        self,
+        grammar: str | os.PathLike[str] | Sequence[str],
+        loop: bool | None = None,
+        rejection: float | None = None,
+        reject: bool = False,
+    ) -> Self:
+        """A recogniser like this one that outputs exactly one of ``grammar``'s phrases per utterance (a
+        sequence of them with ``loop``): a list of phrases, a JSON list as Vosk writes it, a file of one phrase
+        per line, or a built-in name (``"digits"``, ``"yesno"``); see :mod:`asr.grammar`. With ``"[unk]"`` among
+        the phrases, speech that fits none of them comes out as ``[unk]``; without it, ``reject`` gives an empty
+        transcript instead. ``rejection`` sets how readily (default: the calibrated one)."""
+        decoding = Decoding().overridden(grammar=grammar, rejection=rejection)
+        if loop is not None:
+            decoding = dataclasses.replace(decoding, grammar_loop=loop)
+        return self.with_decoding(dataclasses.replace(decoding, reject=reject))
 
     def with_stored_decoding(self) -> Self:
         """A recogniser like this one that decodes as its model file says."""
-        return self.with_decoder(self.stored_decoder())
+        return self.with_decoding(self.stored_decoding)
 
-    def set_default_decoding(
-        self,
-        config: BeamSearchConfig | None = None,
-        lexicon: str | os.PathLike[str] | Sequence[str] | None = None,
-        lm: str | os.PathLike[str] | None = None,
-    ) -> BaseRecognizer:
-        """Edit the model: beam search with these settings becomes its own decoding, written when it is saved
-        or exported (the lexicon's words and the ARPA LM's text go into the model file), and this recogniser
-        decodes so from now on. Returns ``self``."""
-        config = config or BeamSearchConfig()
-        words = None
-        if lexicon is not None:
-            words = read_lexicon(lexicon, self.vocab) if isinstance(lexicon, str | os.PathLike) else list(lexicon)
-        arpa = None
-        if lm is not None:
-            read_arpa(lm)  # a clear error now rather than when the model is next loaded
-            arpa = Path(lm).read_text(encoding="utf-8")
-        self.decoding = DecodingSpec("beam", beam_size=config.beam_size, beam_threshold=config.beam_threshold,
-                                     lm_weight=config.lm_weight, word_score=config.word_score, lexicon=words,
-                                     lm_arpa=arpa)
-        self.decoder = self.stored_decoder()
-        return self
+    def with_default_decoding(self, decoding: Decoding | None = None) -> Self:
+        """A recogniser whose model file's own decoding is ``decoding`` (default: how this one decodes now),
+        written when it is saved or exported (the lexicon's words, the LM's text and a grammar's phrases go into
+        the file), and which decodes so."""
+        other = self.with_decoding(decoding or self.decoding)
+        other.stored_decoding = other.decoding
+        return other
 
     def log_probs(self, waveforms: Sequence[ArrayLike]) -> tuple[ArrayLike, ArrayLike]:
         """Mono waveforms at :attr:`sample_rate` -> ``(batch, frames', vocab)`` log-probabilities and

@@ -22,13 +22,14 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from asr.errors import AsrError
 from asr.features import FeatureExtractor
+from asr.files import atomic_write_bytes
+from asr.inference import BaseRecognizer
 from asr.onnx_model import GRAPH_LAYOUT, METADATA_KEY, require_onnxruntime
 from asr.quiet import quiet_stderr
 
@@ -47,12 +48,14 @@ class WaveformModel(nn.Module):
         return self.network(*self.features(waveforms, num_samples))
 
 
-def export_onnx(recognizer: Any, path: str | os.PathLike[str]) -> Path:
+def export_onnx(recognizer: BaseRecognizer, path: str | os.PathLike[str]) -> Path:
     """Write ``recognizer``'s features, network and settings to ``path`` (``.onnx``). Returns the path."""
     onnx, _ = require_onnxruntime()
-    if not getattr(recognizer, "runs_in_pytorch", False):
+    from asr.recognizer import Recognizer
+
+    if not isinstance(recognizer, Recognizer):
         raise AsrError("this model is already an ONNX file: export the .pt model it came from")
-    if getattr(recognizer, "quantized", False):
+    if recognizer.is_quantized:
         raise AsrError("export the float model: load the .pt file without --quantize")
     model = WaveformModel(recognizer.extractor.cpu().eval(), recognizer.network.cpu().eval()).eval()
     example = (torch.zeros(2, 8000), torch.tensor([8000, 5000]))
@@ -74,9 +77,4 @@ def export_onnx(recognizer: Any, path: str | os.PathLike[str]) -> Path:
                          "frame_seconds": recognizer.frame_seconds}
     entry = graph.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(settings)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    onnx.save(graph, tmp)
-    os.replace(tmp, path)  # never a half-written model file
-    return path
+    return atomic_write_bytes(path, graph.SerializeToString())  # never a half-written model file

@@ -41,28 +41,56 @@ def require_onnxruntime() -> tuple[Any, Any]:
 
 
 class OnnxRecognizer(BaseRecognizer):
-    """A recogniser whose features and network run in onnxruntime (same API as
-    :class:`asr.recognizer.Recognizer`, except that it cannot be quantized, saved or trained)."""
+    """A recogniser whose features and network run in onnxruntime: the contract of
+    :class:`asr.inference.BaseRecognizer`, as :class:`asr.recognizer.Recognizer` keeps it, except that it cannot
+    be quantized or trained here (quantize and fine-tune the ``.pt`` model it came from)."""
 
-    runs_in_pytorch = False
-    quantized = False
+    is_quantized = False
 
-    def __init__(self, session: Any, spec: ModelSpec, graph: dict[str, Any]) -> None:
+    def __init__(self, session: Any, spec: ModelSpec, graph: dict[str, Any], path: str | os.PathLike[str]) -> None:
         self.session = session
-        self.spec = spec
+        self.path = os.fspath(path)
+        self._features, self._model, self._graph = spec.features, spec.model, dict(graph)
         self.vocab = Vocabulary(spec.vocabulary)
         self.sample_rate = int(graph["sample_rate"])
         self.frame_seconds = float(graph["frame_seconds"])
         self.pad = int(graph["pad"]) if graph["layout"] == 2 else 0  # layout 2: the caller centres the STFT
         self.metadata = spec.metadata
-        self.decoding = spec.decoding
-        self.decoder = self.stored_decoder()
+        self._start_decoding(spec.decoding)
 
-    def quantize(self) -> OnnxRecognizer:
+    @property
+    def spec(self) -> ModelSpec:
+        """Everything but the weights, as :meth:`save` writes it (with :attr:`stored_decoding`)."""
+        return ModelSpec(dict(self._features), dict(self._model), list(self.vocab.tokens), self.stored_decoding,
+                         self.metadata)
+
+    def quantized(self) -> OnnxRecognizer:
         raise AsrError("an ONNX model is not quantized here: use --quantize with the .pt model instead")
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        raise AsrError("this model runs in onnxruntime; its weights are in the .onnx file only", path)
+        """Write this model as an ``.onnx`` file: the same graph, with this recogniser's spec (its default
+        decoding among it) in the metadata. Needs the ``onnx`` package (``pip install onnx``)."""
+        if os.path.splitext(os.fspath(path))[1].lower() != ".onnx":
+            raise AsrError("an ONNX model is saved as an .onnx file (a .pt file needs the PyTorch model)", path)
+        try:
+            import onnx
+        except ImportError:
+            raise AsrError("saving an ONNX model needs the onnx package: pip install onnx", path) from None
+        graph = onnx.load(self.path)
+        kept = [entry for entry in graph.metadata_props if entry.key != METADATA_KEY]
+        del graph.metadata_props[:]
+        graph.metadata_props.extend(kept)
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, json.dumps({**self.spec.to_dict(), "graph": self._graph})
+        target = os.fspath(path)
+        os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+        tmp = f"{target}.{os.getpid()}.tmp"
+        try:
+            onnx.save(graph, tmp)
+            os.replace(tmp, target)  # never a half-written model file
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
 
     def log_probs(self, waveforms: Sequence[ArrayLike]) -> tuple[np.ndarray, np.ndarray]:
         """Mono waveforms -> ``(batch, frames', vocab)`` log-probabilities and ``(batch,)`` lengths."""
@@ -106,4 +134,4 @@ def load_onnx_model(path: str | os.PathLike[str], threads: int | None = None) ->
     if graph.get("layout") not in READABLE_LAYOUTS:
         raise AsrError(f"an ONNX graph of layout {graph.get('layout')}, which this version cannot run: export the "
                        ".pt model again", path)
-    return OnnxRecognizer(session, spec, graph)
+    return OnnxRecognizer(session, spec, graph, path)

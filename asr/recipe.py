@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asr.config import ExperimentConfig
-from asr.decode import BeamSearchConfig
+from asr.decoding import Decoding
 from asr.errors import AsrError
 from asr.lm import build_arpa, write_arpa
 from asr.loading import load_model
@@ -136,7 +136,7 @@ def train_and_score(
     exp_dir: str | Path,
     note: str = "",
     lm_order: int = 3,
-    beam: BeamSearchConfig | None = None,
+    beam: Decoding | None = None,
     stages: Stages | None = None,
 ) -> str:
     """Train on ``train_set`` (stage 2), then score each test set greedy, beam, and beam + an n-gram LM built
@@ -153,7 +153,7 @@ def train_and_score(
         return ""
     lm_path = exp / "lm.arpa"
     write_arpa(build_arpa([normalize_text(u.text) for u in train_set], order=lm_order), lm_path)
-    beam = beam or BeamSearchConfig(word_score=0.5)
+    beam = beam or Decoding.beam(word_score=0.5)
     variants: list[Variant] = [("greedy", lambda r: r.with_greedy()),
                                ("beam", lambda r: r.with_beam_search(beam)),
                                ("beam+LM", lambda r: r.with_beam_search(beam, lm=lm_path))]

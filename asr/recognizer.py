@@ -5,6 +5,7 @@ The shared parts (audio, batching, long files, decoding) live in :class:`asr.inf
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from collections.abc import Sequence
@@ -16,11 +17,12 @@ from torch import nn
 
 from asr.checkpoint import atomic_save, model_package, safe_load
 from asr.decode import ArrayLike
+from asr.decoding import Decoding
 from asr.errors import AsrError
 from asr.features import FeatureConfig, FeatureExtractor
 from asr.inference import LONG_AUDIO_SECONDS, AudioInput, BaseRecognizer
 from asr.model import AcousticModel, ModelConfig
-from asr.spec import DecodingSpec, ModelSpec, spec_from_dict
+from asr.spec import ModelSpec, spec_from_dict
 from asr.text import Vocabulary
 
 __all__ = ["LONG_AUDIO_SECONDS", "AudioInput", "Recognizer", "load_torch_model"]
@@ -33,24 +35,20 @@ class Recognizer(BaseRecognizer):
     >>> model.transcribe("hello.wav").text                 # doctest: +SKIP
     """
 
-    #: False for :class:`asr.onnx_model.OnnxRecognizer` (it cannot be quantized, saved or trained).
-    runs_in_pytorch = True
-
     def __init__(
         self,
         extractor: FeatureExtractor,
         network: AcousticModel,
         vocab: Vocabulary,
         metadata: dict[str, Any] | None = None,
-        decoding: DecodingSpec | None = None,
+        decoding: Decoding | None = None,
     ) -> None:
         self.extractor = extractor.eval()
         self.network = network.eval()
         self.vocab = vocab
         self.metadata = metadata or {}
-        self.decoding = decoding or DecodingSpec()
-        self.quantized = False
-        self.decoder = self.stored_decoder()
+        self.is_quantized = False
+        self._start_decoding(decoding or Decoding())
 
     @property
     def sample_rate(self) -> int:
@@ -61,23 +59,25 @@ class Recognizer(BaseRecognizer):
         """Seconds per output frame (feature hop times subsampling)."""
         return self.extractor.config.frame_seconds * self.network.config.subsampling
 
-    def quantize(self) -> Recognizer:
-        """Int8 dynamic quantization of the recurrent and output layers for faster CPU inference.
+    def quantized(self) -> Recognizer:
+        """A recogniser like this one whose recurrent and output layers run in int8, for faster CPU inference.
 
         Weights are stored as int8 and activations quantized on the fly (``torch.ao`` dynamic
         quantization; plain-RNN layers stay in float, only LSTM/GRU and linear layers are converted).
-        Irreversible for this object and CPU only; a quantized recognizer is not saved. Returns ``self``.
+        CPU only; a quantized recogniser is not saved (save the float one). This one is unchanged.
         """
-        if self.quantized:
+        if self.is_quantized:
             return self
         with warnings.catch_warnings():
             # torch.ao.quantization is deprecated in favour of torchao, which has no dynamic int8 LSTM yet
             warnings.simplefilter("ignore")
             from torch.ao.quantization import quantize_dynamic
 
-            self.network = quantize_dynamic(self.network.cpu(), {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8)
-        self.quantized = True
-        return self
+            network = quantize_dynamic(copy.deepcopy(self.network).cpu(), {nn.LSTM, nn.GRU, nn.Linear},
+                                       dtype=torch.qint8)
+        other = copy.copy(self)
+        other.network, other.is_quantized = network, True
+        return other
 
     @torch.inference_mode()
     def log_probs(self, waveforms: Sequence[ArrayLike]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,7 +90,7 @@ class Recognizer(BaseRecognizer):
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the model file (see :mod:`asr.checkpoint`)."""
-        if self.quantized:
+        if self.is_quantized:
             raise AsrError("a quantized recognizer is not saved: save the float model and quantize after loading",
                            path)
         atomic_save(self.package(), path)
@@ -99,7 +99,7 @@ class Recognizer(BaseRecognizer):
     def spec(self) -> ModelSpec:
         """Everything but the weights, as written into ``.pt`` and ``.onnx`` files alike."""
         return ModelSpec(asdict(self.extractor.config), asdict(self.network.config), list(self.vocab.tokens),
-                         self.decoding, self.metadata)
+                         self.stored_decoding, self.metadata)
 
     def package(self) -> dict[str, Any]:
         state = {f"network.{k}": v for k, v in self.network.state_dict().items()}

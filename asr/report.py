@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from asr.decode import BeamSearchConfig
+from asr.decoding import Decoding
 from asr.evaluate import Evaluation, evaluate
 from asr.inference import BaseRecognizer
 from asr.manifest import Utterance
@@ -34,17 +34,19 @@ def evaluate_variants(recognizer: BaseRecognizer, utterances: Sequence[Utterance
     return results
 
 
-def choose_decoding(recognizer: BaseRecognizer, valid: Sequence[Utterance], choices: Sequence[BeamSearchConfig],
+def choose_decoding(recognizer: BaseRecognizer, valid: Sequence[Utterance], choices: Sequence[Decoding],
                     lexicon: Sequence[str] | None = None, lm: str | os.PathLike[str] | None = None,
-                    ) -> tuple[BeamSearchConfig, list[list[object]]]:
-    """The beam settings of ``choices`` with the lowest WER on ``valid`` (ties: the earlier, simpler one),
-    and one table row per choice: beam, LM weight, word score, WER."""
+                    ) -> tuple[Decoding, list[list[object]]]:
+    """The decoding of ``choices`` (each with ``lexicon`` and the ARPA file ``lm`` where given) with the lowest
+    WER on ``valid`` (ties: the earlier, simpler one), and one table row per choice: beam, LM weight, word score,
+    WER."""
     if not choices:
         raise ValueError("choose_decoding needs at least one choice")
     rows: list[list[object]] = []
-    best: tuple[float, BeamSearchConfig] | None = None
-    for beam in choices:
-        variant = [("beam", lambda r, b=beam: r.with_beam_search(b, lexicon=lexicon, lm=lm))]
+    best: tuple[float, Decoding] | None = None
+    for choice in choices:
+        beam = choice.overridden(lexicon=lexicon, lm=lm)
+        variant = [("beam", lambda r, b=beam: r.with_decoding(b))]
         wer = evaluate_variants(recognizer, valid, variant)["beam"].score.wer
         rows.append([beam.beam_size, beam.lm_weight, beam.word_score, percent(wer)])
         if best is None or wer < best[0]:

@@ -123,10 +123,17 @@ class ModelInfo:
 def describe_model(recognizer: BaseRecognizer, model: ModelInfo) -> dict[str, Any]:
     """What ``/health`` says about the model: its name and file, and what it recognises: the words it can
     output where its decoding has a lexicon (the packaged digits model: the ten digit words), otherwise the
-    characters it spells with."""
+    characters it spells with, or the phrases of its grammar."""
     words = getattr(recognizer.decoder, "words", None)
     characters = sorted(t for t in recognizer.vocab.tokens if t not in (BLANK_TOKEN, WORD_SEPARATOR))
-    if words is not None:
+    phrases = recognizer.decoding.grammar
+    if phrases is not None:
+        words = sorted({w for phrase in phrases for w in phrase.split() if w != "[unk]"})
+        shown = ", ".join(phrases[:_WORDS_SHOWN]) + (f" and {len(phrases) - _WORDS_SHOWN} more"
+                                                     if len(phrases) > _WORDS_SHOWN else "")
+        recognises = (f"{'a sequence' if recognizer.decoding.grammar_loop else 'one'} of these {len(phrases)} "
+                      f"phrases: {shown}")
+    elif words is not None:
         shown = ", ".join(words[:_WORDS_SHOWN]) + (f" and {len(words) - _WORDS_SHOWN} more"
                                                    if len(words) > _WORDS_SHOWN else "")
         recognises = (f"only these {len(words)} words: {shown}; any other speech comes out as the nearest of "
@@ -190,7 +197,7 @@ def _add_page_and_health(app: FastAPI, transcriber: Transcriber, model: ModelInf
     page = web_page()
     recognizer, limits = transcriber.recognizer, transcriber.limits
     about = {"status": "ok", "model": describe_model(recognizer, model), "sample_rate": recognizer.sample_rate,
-             "decoding": describe_decoder(recognizer), "max_upload_bytes": limits.max_upload_bytes,
+             "decoding": recognizer.decoding.describe(), "max_upload_bytes": limits.max_upload_bytes,
              "max_audio_seconds": limits.max_audio_seconds}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -249,14 +256,6 @@ def _add_stream(app: FastAPI, transcriber: Transcriber) -> None:
                     return
         except WebSocketDisconnect:
             return
-
-
-def describe_decoder(recognizer: BaseRecognizer) -> str:
-    decoder = recognizer.decoder
-    if getattr(decoder, "config", None) is None:
-        return "greedy"
-    words = getattr(decoder, "words", None)
-    return f"beam {decoder.config.beam_size}" + ("" if words is None else f" + lexicon ({len(words)} words)")
 
 
 def check_port_free(host: str, port: int) -> None:

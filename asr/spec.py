@@ -11,51 +11,17 @@ Files of an older format are migrated on reading (:func:`spec_from_dict`); files
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from asr.decoding import Decoding
 from asr.errors import AsrError
 
 FORMAT_NAME = "asr-model"
-#: 1: configs at the top level, greedy decoding only. 2: the spec, with decoding defaults.
-FORMAT_VERSION = 2
-
-
-#: Beam-search defaults, shared by :class:`DecodingSpec` and :class:`asr.decode.BeamSearchConfig`.
-DEFAULT_BEAM_SIZE = 16
-DEFAULT_BEAM_THRESHOLD = 30.0
-DEFAULT_LM_WEIGHT = 0.5
-
-
-@dataclass
-class DecodingSpec:
-    """How a model decodes unless the caller says otherwise (command-line flags only override it)."""
-
-    method: Literal["greedy", "beam"] = "greedy"
-    beam_size: int = DEFAULT_BEAM_SIZE  # hypotheses kept per frame
-    beam_threshold: float = DEFAULT_BEAM_THRESHOLD  # prune hypotheses this far (log) below the best
-    lm_weight: float = DEFAULT_LM_WEIGHT  # weight of the word n-gram LM
-    word_score: float = 0.0  # added per word: the insertion bonus
-    lexicon: list[str] | None = None  # the words the output may contain; None: any spelling
-    lm_arpa: str | None = None  # the word n-gram LM, as ARPA text; None: no LM
-
-    def __post_init__(self) -> None:
-        if self.method not in ("greedy", "beam"):
-            raise AsrError(f"decoding method must be 'greedy' or 'beam', got {self.method!r}")
-        if self.beam_size < 1:
-            raise AsrError(f"beam size must be at least 1, got {self.beam_size}")
-
-    def describe(self) -> str:
-        """One line for logs and ``/health``: ``beam 16 + lexicon (10 words) + LM (weight 0.5)``."""
-        if self.method == "greedy":
-            return "greedy"
-        parts = [f"beam {self.beam_size}"]
-        if self.lexicon is not None:
-            parts.append(f"lexicon ({len(self.lexicon)} words)")
-        if self.lm_arpa is not None:
-            parts.append(f"LM (weight {self.lm_weight})")
-        return " + ".join(parts)
+#: 1: configs at the top level, greedy decoding only. 2: the spec, with decoding defaults. 3: decoding by
+#: :class:`asr.decoding.Decoding` (character LMs, grammars, the unknown-word score).
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (2, 3)
 
 
 @dataclass
@@ -67,26 +33,13 @@ class ModelSpec:
     features: dict[str, Any]
     model: dict[str, Any]
     vocabulary: list[str]
-    decoding: DecodingSpec = field(default_factory=DecodingSpec)
+    decoding: Decoding = field(default_factory=Decoding)
     metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def sample_rate(self) -> int:
-        return int(self.features["sample_rate"])
-
-    @property
-    def frame_seconds(self) -> float:
-        """Seconds per output frame: the feature hop (as FeatureConfig rounds it) times the subsampling."""
-        hop = round(self.sample_rate * float(self.features.get("hop_ms", 10.0)) / 1000)
-        return hop / self.sample_rate * int(self.model.get("subsampling", 1))
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "features": dict(self.features),
                 "model": dict(self.model), "vocabulary": list(self.vocabulary),
-                "decoding": dataclasses.asdict(self.decoding), "metadata": self.metadata}
-
-    def with_decoding(self, decoding: DecodingSpec) -> ModelSpec:
-        return dataclasses.replace(self, decoding=decoding)
+                "decoding": self.decoding.to_dict(), "metadata": self.metadata}
 
 
 def spec_from_dict(values: Any, source: object = None) -> ModelSpec:
@@ -96,13 +49,13 @@ def spec_from_dict(values: Any, source: object = None) -> ModelSpec:
     version = values.get("format_version")
     if version == 1:
         values = _migrate_v1(values)
-    elif version != FORMAT_VERSION:
+    elif version not in READABLE_VERSIONS:
         raise AsrError(f"model format version {version!r} is newer than this toolkit reads (up to "
                        f"{FORMAT_VERSION}): update the toolkit", source)
     try:
         return ModelSpec(features=dict(values["features"]), model=dict(values["model"]),
                          vocabulary=[str(t) for t in values["vocabulary"]],
-                         decoding=DecodingSpec(**values.get("decoding", {})),
+                         decoding=Decoding.from_dict(dict(values.get("decoding") or {}), source),
                          metadata=dict(values.get("metadata", {})))
     except (KeyError, TypeError, ValueError) as error:
         raise AsrError(f"model file is inconsistent ({type(error).__name__}: {str(error)[:200]})", source) from None

@@ -20,7 +20,7 @@ import torch
 from digit_strings import connected_digit_strings
 
 from asr.audio import load_audio
-from asr.decode import BeamSearchConfig
+from asr.decoding import Decoding
 from asr.loading import load_model
 from asr.onnx_export import export_onnx
 from asr.report import markdown_table
@@ -59,7 +59,7 @@ def main() -> int:
 
     # Network cost: float against int8, greedy search, features included.
     network_rows = []
-    int8 = load_model(model_path).quantize()
+    int8 = load_model(model_path).quantized()
     onnx_model = load_model(export_onnx(load_model(model_path), work / "model.onnx"))
     baseline = None
     for name, model in (("PyTorch float32", recognizer), ("PyTorch int8 dynamic", int8),
@@ -86,7 +86,7 @@ def main() -> int:
     for setting, lexicon, lm_path in (("beam", None, None), ("beam + lexicon", DIGITS, None),
                                       ("beam + lexicon + LM", DIGITS, lm)):
         for beam in args.beams:
-            decoder = recognizer.with_beam_search(BeamSearchConfig(beam_size=beam, lm_weight=0.5), lexicon=lexicon,
+            decoder = recognizer.with_beam_search(Decoding.beam(beam_size=beam, lm_weight=0.5), lexicon=lexicon,
                                                   lm=lm_path).decoder
             seconds, texts = best_of(2, decode_all)
             rows.append([setting, beam, f"{1000 * seconds / audio_seconds:.3f}", f"{seconds / greedy_seconds:.1f}x",

@@ -35,7 +35,7 @@ def time_ours(model_path: Path, files: list[str], beam: dict | None,
     started = time.perf_counter()
     model = load_model(model_path)
     if quantize:
-        model.quantize()
+        model = model.quantized()
     if beam is not None:
         model = model.with_beam_search(lexicon=beam["lexicon"], lm=beam["lm"])
     loaded = time.perf_counter()

@@ -81,6 +81,6 @@ def test_adapt_command(tmp_path, trained_digits, fsdd_dir):
 
 
 def test_a_quantized_model_is_not_fine_tuned(trained_digits, new_recordings):
-    recognizer = load_model(trained_digits.best_model).quantize()
+    recognizer = load_model(trained_digits.best_model).quantized()
     with pytest.raises(AsrError, match="quantized"):
         adapt(recognizer, new_recordings[0][:4], AdaptConfig(rounds=1, epochs=1), progress=False)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from asr.char_lm import CharLMBeamSearchDecoder, build_char_lm, char_sentence
-from asr.decode import BeamSearchConfig
+from asr.decoding import Decoding, build_decoder
 from asr.errors import AsrError
 from asr.lm import build_arpa, write_arpa
 from asr.text import Vocabulary
@@ -37,26 +37,27 @@ def test_the_lm_decides_an_ambiguous_character_and_unseen_words_still_come_out(t
     lengths = np.array([4])
 
     def decode(weight: float, log_probs: np.ndarray) -> str:
-        decoder = CharLMBeamSearchDecoder(VOCAB, 0.04, BeamSearchConfig(beam_size=8, lm_weight=weight), lm=lm)
+        decoding = Decoding.beam(beam_size=8, lm_weight=weight, lm_arpa=lm.read_text(), lm_unit="char")
+        decoder = build_decoder(VOCAB, 0.04, decoding)  # as a model file's stored decoding builds it
+        assert isinstance(decoder, CharLMBeamSearchDecoder)
         return decoder(log_probs, lengths)[0].text
 
     assert decode(0.0, ambiguous) == "ac"  # the acoustics alone
     assert decode(1.0, ambiguous) == "ab"  # the LM knows "ab", never "ac"
     clear = emissions({"b": 0.9}, {"<blank>": 0.9}, {"a": 0.95}, {"c": 0.95})
     assert decode(1.0, clear) == "bac"  # open vocabulary: a spelling the training text never had
-    text = lm.read_text()
-    assert CharLMBeamSearchDecoder(VOCAB, 0.04, BeamSearchConfig(lm_weight=1.0), lm_text=text)(
-        ambiguous, lengths)[0].text == "ab"
 
 
 def test_a_word_lm_or_a_unigram_is_refused(tmp_path):
     words = tmp_path / "words.arpa"
     write_arpa(build_arpa(["abc cab", "cab"], order=2), words)
     with pytest.raises(AsrError, match="not a character LM of this model"):
-        CharLMBeamSearchDecoder(VOCAB, 0.04, lm=words)
+        build_decoder(VOCAB, 0.04, Decoding.beam(lm_arpa=words.read_text(), lm_unit="char"))
     unigram = tmp_path / "unigram.arpa"
     write_arpa(build_char_lm(["ab"], order=1), unigram)
     with pytest.raises(AsrError, match="unigram"):
-        CharLMBeamSearchDecoder(VOCAB, 0.04, lm=unigram)
+        build_decoder(VOCAB, 0.04, Decoding.beam(lm_arpa=unigram.read_text(), lm_unit="char"))
     with pytest.raises(AsrError, match="needs the LM"):
-        CharLMBeamSearchDecoder(VOCAB, 0.04)
+        CharLMBeamSearchDecoder(VOCAB, 0.04, Decoding.beam())
+    with pytest.raises(AsrError, match="without a lexicon"):
+        Decoding.beam(lexicon=["ab"], lm_arpa=words.read_text(), lm_unit="char")

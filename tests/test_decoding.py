@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
-from asr.decode import BeamSearchConfig, BeamSearchDecoder, GreedyDecoder
+from asr.decode import BeamSearchDecoder, GreedyDecoder
+from asr.decoding import Decoding
 from asr.lm import build_arpa, write_arpa
 from asr.text import Vocabulary
 
@@ -52,7 +55,7 @@ def test_greedy_respects_lengths_in_a_batch():
 
 def test_beam_without_lexicon_matches_greedy_on_peaky_emissions():
     lp = emissions(list("yy_ees__ _nn_o_"))
-    beam = BeamSearchDecoder(VOCAB, 0.04, BeamSearchConfig(beam_size=8))(lp, torch.tensor([lp.shape[1]]))[0]
+    beam = BeamSearchDecoder(VOCAB, 0.04, Decoding.beam(beam_size=8))(lp, torch.tensor([lp.shape[1]]))[0]
     assert beam.text == "yes no"
     assert [round(w.start, 6) for w in beam.words] == [0.0, round(10 * 0.04, 6)]
 
@@ -62,7 +65,7 @@ def test_lexicon_fixes_a_misspelling():
     lp = emissions(["c", "_", {"e": 0.5, "a": 0.4, "o": 0.1}, "_", "t"])
     lengths = torch.tensor([5])
     assert GreedyDecoder(VOCAB, 0.01)(lp, lengths)[0].text == "cet"
-    lexicon_beam = BeamSearchDecoder(VOCAB, 0.01, BeamSearchConfig(beam_size=8), lexicon=["cat", "cot"])
+    lexicon_beam = BeamSearchDecoder(VOCAB, 0.01, Decoding.beam(beam_size=8, lexicon=["cat", "cot"]))
     assert lexicon_beam(lp, lengths)[0].text == "cat"
 
 
@@ -70,15 +73,16 @@ def test_language_model_overrides_weak_acoustic_evidence(tmp_path):
     # acoustically "cot" is slightly more likely than "cat" ...
     lp = emissions(["c", {"o": 0.55, "a": 0.45}, "t"])
     lengths = torch.tensor([3])
-    config = BeamSearchConfig(beam_size=8, lm_weight=2.0)
-    assert BeamSearchDecoder(VOCAB, 0.01, config, lexicon=["cat", "cot"])(lp, lengths)[0].text == "cot"
+    config = Decoding.beam(beam_size=8, lm_weight=2.0)
+    lexicon = dataclasses.replace(config, lexicon=("cat", "cot"))
+    assert BeamSearchDecoder(VOCAB, 0.01, lexicon)(lp, lengths)[0].text == "cot"
     # ... but an LM that has seen "cat" far more often flips the decision
     arpa = tmp_path / "lm.arpa"
     write_arpa(build_arpa(["cat"] * 20 + ["cot"], order=2), arpa)
-    with_lm = BeamSearchDecoder(VOCAB, 0.01, config, lexicon=["cat", "cot"], lm=arpa)
+    with_lm = BeamSearchDecoder(VOCAB, 0.01, dataclasses.replace(lexicon, lm_arpa=arpa.read_text()))
     assert with_lm(lp, lengths)[0].text == "cat"
     # and the LM alone (its vocabulary becomes the lexicon) does the same
-    assert BeamSearchDecoder(VOCAB, 0.01, config, lm=arpa)(lp, lengths)[0].text == "cat"
+    assert BeamSearchDecoder(VOCAB, 0.01, config.overridden(lm=arpa))(lp, lengths)[0].text == "cat"
 
 
 def test_a_unigram_lm_is_a_clear_error_not_a_kenlm_crash(tmp_path):
@@ -87,7 +91,7 @@ def test_a_unigram_lm_is_a_clear_error_not_a_kenlm_crash(tmp_path):
     arpa = tmp_path / "unigram.arpa"
     write_arpa(build_arpa(["cat", "cot"], order=1), arpa)
     with pytest.raises(AsrError, match="order 2 or more"):
-        BeamSearchDecoder(VOCAB, 0.01, BeamSearchConfig(), lexicon=["cat", "cot"], lm=arpa)
+        BeamSearchDecoder(VOCAB, 0.01, Decoding.beam(lexicon=["cat", "cot"], lm_arpa=arpa.read_text()))
 
 
 @pytest.mark.parametrize(("frames", "expected"), [("nnnnoooo", "no"), ("__nnnnoooo  ____nnnooo__", "no no"),
@@ -97,7 +101,7 @@ def test_lexicon_search_reads_held_letters_as_one_word(frames, expected):
     # flashlight read "nnnnoooo" as "no no" (insertions on the yes/no test set); a word that runs to the
     # very last frame must still be found.
     lp = emissions(list(frames))
-    decoder = BeamSearchDecoder(VOCAB, 0.01, BeamSearchConfig(beam_size=8), lexicon=["no", "yes"])
+    decoder = BeamSearchDecoder(VOCAB, 0.01, Decoding.beam(beam_size=8, lexicon=["no", "yes"]))
     assert decoder(lp, torch.tensor([lp.shape[1]]))[0].text == expected
 
 
@@ -105,8 +109,8 @@ def test_word_score_trades_insertions():
     # "no" then something that could be a second short word or noise
     lp = emissions(["n", "o", " ", {"n": 0.4, "_": 0.6}, {"o": 0.4, "_": 0.6}])
     lengths = torch.tensor([5])
-    stingy = BeamSearchDecoder(VOCAB, 0.01, BeamSearchConfig(beam_size=8, word_score=-5.0), lexicon=["no", "yes"])
-    generous = BeamSearchDecoder(VOCAB, 0.01, BeamSearchConfig(beam_size=8, word_score=5.0), lexicon=["no", "yes"])
+    stingy = BeamSearchDecoder(VOCAB, 0.01, Decoding.beam(beam_size=8, word_score=-5.0, lexicon=["no", "yes"]))
+    generous = BeamSearchDecoder(VOCAB, 0.01, Decoding.beam(beam_size=8, word_score=5.0, lexicon=["no", "yes"]))
     assert stingy(lp, lengths)[0].text == "no"
     assert generous(lp, lengths)[0].text == "no no"
 

@@ -12,12 +12,13 @@ import pytest
 from asr.checkpoint import atomic_save, safe_load
 from asr.cli import main as asr_main
 from asr.cli import transcribe_main
-from asr.decode import BeamSearchConfig, BeamSearchDecoder, GreedyDecoder
+from asr.decode import BeamSearchDecoder, GreedyDecoder
+from asr.decoding import Decoding
 from asr.errors import AsrError
 from asr.lm import build_arpa, write_arpa
 from asr.loading import load_model
 from asr.onnx_export import export_onnx
-from asr.spec import FORMAT_VERSION, DecodingSpec, spec_from_dict
+from asr.spec import FORMAT_VERSION, spec_from_dict
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -29,7 +30,8 @@ def with_decoding(trained_digits, tmp_path_factory) -> tuple[Path, Path]:
     lm = folder / "digits.arpa"
     write_arpa(build_arpa([" ".join(WORDS[i:i + 3]) for i in range(8)], order=2), lm)
     model = load_model(trained_digits.best_model)
-    model.set_default_decoding(BeamSearchConfig(beam_size=8, lm_weight=0.7, word_score=0.5), lexicon=WORDS, lm=lm)
+    model = model.with_default_decoding(Decoding.beam(beam_size=8, lm_weight=0.7, word_score=0.5).overridden(
+        lexicon=WORDS, lm=lm))
     model.save(folder / "model.pt")
     lm.unlink()  # the model file must not need it any more
     return folder / "model.pt", export_onnx(load_model(folder / "model.pt"), folder / "model.onnx")
@@ -41,7 +43,7 @@ def test_saved_decoding_comes_back_from_pt_and_onnx(with_decoding, ten_digits):
         model = load_model(path)
         assert isinstance(model.decoder, BeamSearchDecoder), path
         assert model.decoding.beam_size == 8 and model.decoding.lm_weight == 0.7
-        assert model.decoding.lexicon == WORDS and "\\2-grams:" in model.decoding.lm_arpa
+        assert list(model.decoding.lexicon) == WORDS and "\\2-grams:" in model.decoding.lm_arpa
         assert model.decoder.words == WORDS
         assert [model.transcribe(u.audio).text for u in ten_digits] == WORDS
     assert load_model(pt).spec.to_dict() == {**load_model(onnx).spec.to_dict()}
@@ -71,7 +73,7 @@ def test_version_1_files_are_migrated_and_newer_ones_refused(trained_digits, tmp
     old.update(format_version=1, feature_config=package["features"], model_config=package["model"])
     atomic_save(old, tmp_path / "v1.pt")
     model = load_model(tmp_path / "v1.pt")
-    assert model.decoding == DecodingSpec() and isinstance(model.decoder, GreedyDecoder)
+    assert model.decoding == Decoding() and isinstance(model.decoder, GreedyDecoder)
     assert model.spec.features == package["features"]
     with pytest.raises(AsrError, match="newer"):
         spec_from_dict({**package, "format_version": FORMAT_VERSION + 1}, "x.pt")

@@ -18,7 +18,7 @@ import soundfile as sf
 
 import asr
 from asr.cli import main, transcribe_main
-from asr.decode import BeamSearchConfig
+from asr.decoding import Decoding
 from asr.errors import AsrError
 from data_prep.__main__ import CONVERTERS
 from tests.conftest import REPO, SHARED_DATA
@@ -210,7 +210,7 @@ def test_invalid_decoding_numbers_are_refused(option, capsys):
                                       {"beam_threshold": math.nan}, {"beam_size_token": 0}])
 def test_invalid_beam_settings_are_refused_by_the_library(settings, digits_model):
     with pytest.raises(AsrError, match="must be"):
-        digits_model.with_beam_search(BeamSearchConfig(**settings))
+        digits_model.with_beam_search(Decoding.beam(**settings))
 
 
 def test_an_explicit_finite_lm_weight_still_decodes(capsys):

@@ -15,7 +15,7 @@ from asr.loading import load_model
 def test_quantized_model_transcribes_like_the_float_model(trained_digits, ten_digits):
     files = [u.audio for u in ten_digits]
     float_model = load_model(trained_digits.best_model)
-    int8_model = load_model(trained_digits.best_model).quantize()
+    int8_model = load_model(trained_digits.best_model).quantized()
     assert isinstance(int8_model.network.rnn, quantized_dynamic.LSTM)
     assert isinstance(int8_model.network.output, quantized_dynamic.Linear)
     assert not isinstance(float_model.network.rnn, quantized_dynamic.LSTM)
@@ -31,7 +31,7 @@ def test_quantized_model_transcribes_like_the_float_model(trained_digits, ten_di
 
 def test_a_quantized_model_is_not_saved(trained_digits, tmp_path):
     with pytest.raises(AsrError, match="quantized"):
-        load_model(trained_digits.best_model).quantize().save(tmp_path / "int8.pt")
+        load_model(trained_digits.best_model).quantized().save(tmp_path / "int8.pt")
 
 
 def test_transcribe_command_quantize_option(trained_digits, ten_digits):

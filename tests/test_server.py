@@ -52,7 +52,9 @@ def test_health_says_the_packaged_default_knows_only_the_ten_digit_words(default
     assert model["name"] == "digits" and model["file"] == "digits-en.onnx" and model["packaged"] is True
     assert model["words"] == DIGITS
     assert model["recognises"].startswith("only these 10 words: zero, one, two") and "nine" in model["recognises"]
-    assert answer["sample_rate"] == 8000 and answer["decoding"].startswith("beam")
+    decoding = answer["decoding"]  # everything the stored decoding holds, the LM included
+    assert answer["sample_rate"] == 8000 and decoding["method"] == "beam" and decoding["summary"].startswith("beam")
+    assert decoding["lexicon"]["words"] == 10 and decoding["lm"]["unit"] == "word" and decoding["lm"]["order"] >= 2
 
 
 @pytest.mark.parametrize("given", [None, "digits", "digits-en", "digits-en.onnx", "packaged file"])

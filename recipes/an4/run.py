@@ -16,6 +16,7 @@ Stages (--stage/--stop-stage):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -29,7 +30,7 @@ from tqdm import tqdm
 
 from asr.augment import ChannelConfig
 from asr.config import load_config
-from asr.decode import BeamSearchConfig
+from asr.decoding import Decoding
 from asr.errors import AsrError
 from asr.inference import BaseRecognizer
 from asr.lm import build_arpa, write_arpa
@@ -51,7 +52,7 @@ EXPECTED = ("CMU AN4 as distributed: etc/an4_train.transcription and etc/an4_tra
 SEED_SPEAKERS, SEED_COPIES = 0, 200
 SPEEDS = (0.9, 1.0, 1.1)
 #: Decodings tried on the validation speakers; the best is stored in the model file.
-BEAM_CHOICES = [BeamSearchConfig(beam_size=32, lm_weight=w, word_score=s)
+BEAM_CHOICES = [Decoding.beam(beam_size=32, lm_weight=w, word_score=s)
                 for w in (0.5, 1.0, 1.5, 2.0) for s in (0.0, 1.0, 2.0)]
 
 
@@ -111,7 +112,7 @@ def lexicon_and_lm(train_set: Sequence[Utterance], folder: Path, order: int) -> 
 
 
 def lm_order_section(recognizer: BaseRecognizer, train_set: Sequence[Utterance], dev_test: Sequence[Utterance],
-                     words: list[str], beam: BeamSearchConfig, exp: Path, orders: Sequence[int]) -> str:
+                     words: list[str], beam: Decoding, exp: Path, orders: Sequence[int]) -> str:
     """Beam + lexicon + an LM of each order (from the training transcripts), on the development test speakers,
     with the stored beam settings: what the LM's order earns."""
     if not orders:
@@ -128,7 +129,7 @@ def lm_order_section(recognizer: BaseRecognizer, train_set: Sequence[Utterance],
             + markdown_table(["word LM", "WER", "CER"], rows))
 
 
-def with_lm(recognizer: BaseRecognizer, beam: BeamSearchConfig, words: list[str], lm: Path) -> BaseRecognizer:
+def with_lm(recognizer: BaseRecognizer, beam: Decoding, words: list[str], lm: Path) -> BaseRecognizer:
     return recognizer.with_beam_search(beam, lexicon=words, lm=lm)
 
 
@@ -178,7 +179,7 @@ def main() -> int:
     if 3 in stages:
         recognizer = load_model(model)
         beam, choice_rows = choose_decoding(recognizer, sets["valid"], BEAM_CHOICES, words, lm_path)
-        recognizer.set_default_decoding(beam, lexicon=words, lm=lm_path).save(exp / "model.pt")
+        recognizer.with_default_decoding(beam.overridden(lexicon=words, lm=lm_path)).save(exp / "model.pt")
         (exp / "decoding_choices.md").write_text(
             markdown_table(["beam", "LM weight", "word score", "validation WER"], choice_rows))
         from asr.onnx_export import export_onnx  # needs the onnx package only here
@@ -187,10 +188,9 @@ def main() -> int:
     if 4 not in stages:
         return 0
     recognizer = load_model(model)
-    if recognizer.decoding.method != "beam":
+    if recognizer.stored_decoding.method != "beam":
         raise AsrError("the model has no stored decoding yet: run stage 3 first", model)
-    beam = BeamSearchConfig(beam_size=recognizer.decoding.beam_size, lm_weight=recognizer.decoding.lm_weight,
-                            word_score=recognizer.decoding.word_score)
+    beam = dataclasses.replace(recognizer.stored_decoding, lexicon=None, lm_arpa=None)  # every setting but these
 
     variants = [("greedy", lambda r: r.with_greedy()),
                 ("beam+lexicon", lambda r: r.with_beam_search(beam, lexicon=words)),

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from asr.augment import ChannelConfig
 from asr.config import ExperimentConfig, load_config
-from asr.decode import BeamSearchConfig
+from asr.decoding import Decoding
 from asr.evaluate import Evaluation
 from asr.lm import build_arpa, write_arpa
 from asr.loading import load_model
@@ -61,7 +61,7 @@ STAGES = ("prepare the manifests", "cross-validation, learning curve and ablatio
 #: Seeds of the generated data, named so that each set is drawn once and never shares a draw with another.
 SEED_TRAIN_DATA, SEED_TEST_STRINGS = 100, 999
 #: Decodings tried on the validation speakers; the best is stored in the model file.
-BEAM_CHOICES = [BeamSearchConfig(lm_weight=w, word_score=s) for w in (0.0, 0.5, 1.0) for s in (0.0, 1.0)]
+BEAM_CHOICES = [Decoding.beam(lm_weight=w, word_score=s) for w in (0.0, 0.5, 1.0) for s in (0.0, 1.0)]
 
 
 @dataclass
@@ -143,7 +143,7 @@ def test_sets(corpora: Corpora, held_out: set[str], folder: Path, rate: int, str
     return sets
 
 
-def decoders(lm_path: Path, beam: BeamSearchConfig) -> list:
+def decoders(lm_path: Path, beam: Decoding) -> list:
     return [("greedy", lambda r: r.with_greedy()),
             ("beam+lexicon+LM", lambda r: r.with_beam_search(beam, lexicon=DIGIT_WORDS, lm=lm_path))]
 
@@ -295,8 +295,7 @@ def final_model(config: ExperimentConfig, corpora: Corpora, exp: Path, args) -> 
     recognizer = load_model(result.best_model)
     beam, rows = (choose_decoding(recognizer, corpora.an4_valid, BEAM_CHOICES, DIGIT_WORDS, lm_path)
                   if corpora.an4_valid else (BEAM_CHOICES[2], []))
-    recognizer.set_default_decoding(beam, lexicon=DIGIT_WORDS, lm=lm_path)
-    recognizer.save(exp / "model.pt")
+    recognizer.with_default_decoding(beam.overridden(lexicon=DIGIT_WORDS, lm=lm_path)).save(exp / "model.pt")
     export_onnx(exp / "model.pt", exp / "model.onnx")
     for plot in ("loss.png", "error_rates.png"):
         shutil.copyfile(folder / plot, exp / plot)

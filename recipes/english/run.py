@@ -36,7 +36,7 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -45,9 +45,9 @@ import torch
 
 from asr.audio import load_audio, resample, write_audio
 from asr.augment import ChannelConfig, RealAcoustics
-from asr.char_lm import CharLMBeamSearchDecoder, build_char_lm
+from asr.char_lm import build_char_lm
 from asr.config import load_config
-from asr.decode import BeamSearchConfig
+from asr.decoding import Decoding
 from asr.errors import AsrError
 from asr.evaluate import Evaluation
 from asr.inference import BaseRecognizer
@@ -96,13 +96,13 @@ REAL_ACOUSTICS = {"room": 0.5, "device": 0.1, "noise": 0.4, "snr_db": (3.0, 25.0
 #: (rooms as often; noise 0.4 + 0.6 * 0.3 of the time, as with real noise and its synthetic fallback).
 SIMULATED = dataclasses.replace(CHANNEL, reverb=0.5, noise=0.58)
 #: Character-LM decodings tried on the validation speakers (lexicon-free beam search; word score: per word).
-CHAR_LM_CHOICES = [BeamSearchConfig(beam_size=32, lm_weight=w, word_score=s)
+CHAR_LM_CHOICES = [Decoding.beam(beam_size=32, lm_weight=w, word_score=s)
                    for w in (0.25, 0.5, 1.0) for s in (0.0, 1.0)]
-LEXICON_FREE = BeamSearchConfig(beam_size=32)
+LEXICON_FREE = Decoding.beam(beam_size=32)
 #: The default run's share of the training recordings: with config.toml's two epochs it fits 25 minutes.
 DEFAULT_FRACTION = 0.3
 #: The closed-vocabulary reference: beam + the training words + their word 3-gram LM (no word outside them).
-WORD_LM = BeamSearchConfig(beam_size=32, lm_weight=0.5, word_score=1.0)
+WORD_LM = Decoding.beam(beam_size=32, lm_weight=0.5, word_score=1.0)
 
 
 def tagged(utterances: Sequence[Utterance], corpus: str) -> list[Utterance]:
@@ -270,40 +270,40 @@ def language_models(train_set: Sequence[Utterance], exp: Path, char_order: int) 
     return chars, sorted({w for t in texts for w in t.split()}), words
 
 
-def char_lm(chars: Path, beam: BeamSearchConfig) -> Callable[[BaseRecognizer], BaseRecognizer]:
-    return lambda r: r.with_decoder(CharLMBeamSearchDecoder(r.vocab, r.frame_seconds, beam, lm=chars))
+def with_char_lm(beam: Decoding, chars: Path) -> Decoding:
+    """``beam``'s settings, lexicon-free, scored by the character LM in the ARPA file ``chars``."""
+    return dataclasses.replace(beam, lm_arpa=chars.read_text(encoding="utf-8"), lm_unit="char")
 
 
 def choose(recognizer: BaseRecognizer, valid: Sequence[Utterance], chars: Path) -> tuple[dict[str, object], str]:
     """Validation WER of greedy, lexicon-free beam and each character-LM setting; returns the choice (the
-    storable decoding and the best character-LM setting) and the Markdown table."""
+    decoding to store: the best of them all, and the best character-LM setting) and the Markdown table."""
     rows, results = [], {}
-    variants: list[tuple[str, BeamSearchConfig | None, Variant]] = [
-        ("greedy", None, ("greedy", lambda r: r.with_greedy())),
-        ("beam", LEXICON_FREE, ("beam", lambda r: r.with_beam_search(LEXICON_FREE)))]
-    variants += [(f"beam+chars w{b.lm_weight} s{b.word_score}", b, (f"chars{i}", char_lm(chars, b)))
-                 for i, b in enumerate(CHAR_LM_CHOICES)]
-    for name, beam, variant in variants:
-        evaluation = evaluate_variants(recognizer, valid, [variant])[variant[0]]
-        results[name] = (evaluation.score.wer, evaluation.score.cer, beam)
-        with_lm = beam is not None and beam is not LEXICON_FREE
-        rows.append([name, "" if beam is None else beam.beam_size, beam.lm_weight if with_lm else "",
-                     beam.word_score if with_lm else "", percent(evaluation.score.wer), percent(evaluation.score.cer)])
-    storable = min(("greedy", "beam"), key=lambda n: results[n][:2])  # ties: greedy, the simpler
+    variants: list[tuple[str, Decoding]] = [("greedy", Decoding()), ("beam", LEXICON_FREE)]
+    variants += [(f"beam+chars w{b.lm_weight} s{b.word_score}", with_char_lm(b, chars)) for b in CHAR_LM_CHOICES]
+    for name, decoding in variants:
+        evaluation = evaluate_variants(recognizer, valid, [(name, lambda r, d=decoding: r.with_decoding(d))])[name]
+        results[name] = (evaluation.score.wer, evaluation.score.cer, decoding)
+        with_lm = decoding.lm_arpa is not None
+        rows.append([name, "" if decoding.method == "greedy" else decoding.beam_size,
+                     decoding.lm_weight if with_lm else "", decoding.word_score if with_lm else "",
+                     percent(evaluation.score.wer), percent(evaluation.score.cer)])
+    stored = min(results, key=lambda n: results[n][:2])  # ties: the earlier, simpler one
     best_chars = min((n for n in results if n.startswith("beam+chars")), key=lambda n: results[n][:2])
     beam = results[best_chars][2]
-    choice = {"stored": storable, "char_lm": {"beam_size": beam.beam_size, "lm_weight": beam.lm_weight,
-                                              "word_score": beam.word_score}}
+    choice = {"stored": stored, "char_lm": {"beam_size": beam.beam_size, "lm_weight": beam.lm_weight,
+                                            "word_score": beam.word_score}}
     return choice, markdown_table(["decoding", "beam", "LM weight", "word score", "validation WER",
                                    "validation CER"], rows)
 
 
-def store_decoding(model: Path, choice: dict[str, object], exp: Path) -> None:
-    """The chosen storable decoding into EXP/model.pt, then EXP/model.onnx; the character-LM choice into
-    EXP/decoding.json (a model file cannot carry a character LM yet: asr.spec's decoding knows word LMs only)."""
-    recognizer = load_model(model)
-    if choice["stored"] == "beam":
-        recognizer.set_default_decoding(LEXICON_FREE)
+def store_decoding(model: Path, choice: dict[str, object], exp: Path, chars: Path) -> None:
+    """The chosen decoding (the character LM's text in it, where chosen) into EXP/model.pt, then EXP/model.onnx;
+    the choice into EXP/decoding.json."""
+    stored = str(choice["stored"])
+    decoding = (Decoding() if stored == "greedy" else LEXICON_FREE if stored == "beam"
+                else with_char_lm(Decoding.beam(**choice["char_lm"]), chars))
+    recognizer = load_model(model).with_default_decoding(decoding)
     recognizer.save(exp / "model.pt")
     (exp / "decoding.json").write_text(json.dumps(choice, indent=2) + "\n")
     from asr.onnx_export import export_onnx  # needs the onnx package only here
@@ -443,18 +443,18 @@ def main() -> int:
     if 3 in stages:
         choice, table = choose(load_model(model), sets["valid"], chars)
         (exp / "decoding_choices.md").write_text(table)
-        store_decoding(model, choice, exp)
+        store_decoding(model, choice, exp, chars)
     if 4 not in stages:
         return 0
     if not (exp / "decoding.json").is_file():
         raise AsrError("no decoding chosen yet: run stage 3 first", exp)
     choice = json.loads((exp / "decoding.json").read_text())
     recognizer = load_model(exp / "model.pt")
-    best = BeamSearchConfig(**choice["char_lm"])
+    best = Decoding.beam(**choice["char_lm"])
     # greedy; the model file's own decoding; lexicon-free beam + the character LM; the closed-vocabulary reference
     variants: list[Variant] = [
         ("greedy", lambda r: r.with_greedy()), ("stored", lambda r: r.with_stored_decoding()),
-        ("char-LM", char_lm(chars, best)),
+        ("char-LM", lambda r: r.with_decoding(with_char_lm(best, chars))),
         ("word-LM", lambda r: r.with_beam_search(WORD_LM, lexicon=words, lm=word_lm))]
     known = set(words)
     narrow = through_8khz([u for u in sets["test"] if u.extra["corpus"] in ("speechocean762", "an4")],
@@ -464,7 +464,7 @@ def main() -> int:
     text = (results_header("One English model: every shared corpus, real acoustics", started)
             + data_section(sets, train_set, copies, args.channel)
             + "\n## Held-out speakers (development test)\n\n"
-            + f"Decoders: greedy; stored, the model file's own ({recognizer.decoding.describe()}); char-LM, "
+            + f"Decoders: greedy; stored, the model file's own ({recognizer.stored_decoding.summary()}); char-LM, "
             f"lexicon-free beam {best.beam_size} with the character LM (weight {best.lm_weight}, word score "
             f"{best.word_score}); word-LM, the closed-vocabulary reference: beam {WORD_LM.beam_size} over the "
             f"{len(words)} training words with their 3-gram LM (weight {WORD_LM.lm_weight}, word score "
@@ -474,7 +474,7 @@ def main() -> int:
             + narrowband
             + "\n## Decoding chosen on the validation speakers\n\n"
             + (exp / "decoding_choices.md").read_text()
-            + f"\nStored in `{exp / 'model.pt'}` and `{exp / 'model.onnx'}`: {recognizer.decoding.describe()}. "
+            + f"\nStored in `{exp / 'model.pt'}` and `{exp / 'model.onnx'}`: {recognizer.stored_decoding.summary()}. "
             f"The best character LM ({args.char_lm_order}-gram of the training transcripts, `{chars}`): beam "
             f"{best.beam_size}, LM weight {best.lm_weight}, word score {best.word_score} (in `decoding.json`).\n"
             + epoch_curve(exp)

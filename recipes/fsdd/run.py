@@ -21,7 +21,7 @@ from pathlib import Path
 
 from asr.adapt import AdaptConfig, adapt
 from asr.config import ExperimentConfig, load_config
-from asr.decode import BeamSearchConfig
+from asr.decoding import Decoding
 from asr.evaluate import Evaluation
 from asr.inference import BaseRecognizer
 from asr.lm import build_arpa, write_arpa
@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 TRAIN_CONNECTED = ConnectedConfig(min_words=1, max_words=6, speeds=(0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15),
                                   gain_db=(-6.0, 0.0), snr_db=(15.0, 40.0))
 TEST_CONNECTED = ConnectedConfig(min_words=3, max_words=7)
-BEAM = BeamSearchConfig()
+BEAM = Decoding.beam()
 ADAPT_CONNECTED = ConnectedConfig(min_words=1, max_words=6, speeds=(0.9, 1.0, 1.1), gain_db=(-6.0, 0.0),
                                   snr_db=(15.0, 40.0))
 STAGES = ("prepare the manifests", "leave-one-speaker-out folds and adaptation", "the final model on every speaker",
@@ -131,7 +131,7 @@ def leave_one_out(config: ExperimentConfig, recordings: list[Utterance], speaker
                                    seed=SEED_TEST_STRINGS)
         iso = evaluate_variants(recognizer, isolated, decoding_variants(lm_path), fold, "isolated")
         con = evaluate_variants(recognizer, connected, decoding_variants(lm_path), fold, "connected")
-        int8 = load_model(result.best_model).quantize()
+        int8 = load_model(result.best_model).quantized()
         iso.update(evaluate_variants(int8, isolated, [("greedy int8", with_greedy)], fold, "isolated"))
         con.update(evaluate_variants(int8, connected, [("greedy int8", with_greedy)], fold, "connected"))
         for name in iso:

@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 
 from asr.config import ExperimentConfig, load_config
-from asr.decode import BeamSearchConfig
+from asr.decoding import Decoding
 from asr.errors import AsrError
 from asr.inference import BaseRecognizer
 from asr.loading import load_model
@@ -43,7 +43,7 @@ def train_with_decoding(config: ExperimentConfig, train_set: list[Utterance], va
     """Train, then store in the model file the decoding the recipe scores best: beam search over the
     two-word lexicon. Returns the model's path."""
     model = train(config, train_set, valid_set, exp, resume=True).best_model
-    recognizer = load_model(model).set_default_decoding(BeamSearchConfig(), lexicon=LEXICON)
+    recognizer = load_model(model).with_default_decoding(Decoding.beam(lexicon=LEXICON))
     # the corpus's files keep 0.5-1 s of quiet around the words, and the model learns with it: transcription
     # keeps as much around each utterance it finds (the default 0.15 s suits models of tightly cut clips)
     recognizer.metadata[BaseRecognizer.SPEECH_KEY] = SPEECH
@@ -86,7 +86,7 @@ def main() -> int:
         variants = [("greedy", lambda r: r.with_greedy()),
                     ("beam+lexicon", lambda r: r.with_beam_search(lexicon=LEXICON))]
         scores = evaluate_variants(recognizer, test, variants, seed_exp, "test")
-        scores.update(evaluate_variants(load_model(model).quantize(), test,
+        scores.update(evaluate_variants(load_model(model).quantized(), test,
                                         [("greedy int8", lambda r: r.with_greedy())], seed_exp, "test"))
         rows += [["test (29 files, 232 words)", name, percent(e.score.wer),
                   f"{e.score.words.errors}/{e.score.words.reference_length}", percent(e.score.cer), seed]
