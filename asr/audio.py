@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 #: Refuse to load more than this many samples (all channels) at once: 2**27 float32 samples are 512 MiB,
 #: 70 minutes of 32 kHz mono. Longer recordings are transcribed in pieces (asr.segment).
 MAX_SAMPLES = 2**27
-#: Sample rates accepted from files and callers.
+#: Sample rates accepted from files, callers, streams and the server (:func:`check_sample_rate`): every path.
 MIN_RATE, MAX_RATE = 1000, 768_000
 #: Raw samples given as ``(channels, samples)`` are recognised by a first axis of at most this many channels
 #: (and a second axis longer than it); anything else two-dimensional is ``(samples, channels)``.
@@ -132,14 +132,8 @@ def prepare_samples(
     Returns:
         Array of shape ``(samples,)``.
     """
-    if isinstance(input_rate, bool) or not isinstance(input_rate, int | np.integer) or input_rate <= 0:
-        raise AsrError(f"sample rate must be a positive integer, got {input_rate!r}", source)
-    array = samples.detach().cpu().numpy() if hasattr(samples, "detach") else np.asarray(samples)
-    if array.dtype.kind in "iu":
-        info = np.iinfo(array.dtype)
-        array = (array.astype(np.float64) - (info.max + info.min + 1) / 2) / ((info.max - info.min + 1) / 2)
-    elif array.dtype.kind != "f":
-        raise AsrError(f"audio samples must be numbers, got dtype {array.dtype}", source)
+    input_rate = check_sample_rate(input_rate, source)
+    array = to_float32(samples, source)
     if array.ndim == 2:
         rows, columns = array.shape
         channels_first = rows <= MAX_CHANNELS_FIRST and columns > rows
@@ -153,12 +147,40 @@ def prepare_samples(
                        f"{array.shape}", source)
     if array.size == 0:
         raise AsrError("audio is empty (zero samples)", source)
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    return resample_samples(array, input_rate, sample_rate)
+
+
+def check_sample_rate(rate: object, source: str | os.PathLike[str] | None = None) -> int:
+    """``rate`` as an ``int`` if it is a whole number of Hz from :data:`MIN_RATE` to :data:`MAX_RATE`; else the
+    one error every path gives (files, arrays, streams, the server's ``/stream``)."""
+    whole = isinstance(rate, int | np.integer) and not isinstance(rate, bool)
+    if not whole or not MIN_RATE <= rate <= MAX_RATE:  # type: ignore[operator]
+        shown = int(rate) if whole else repr(rate)  # type: ignore[call-overload]
+        raise AsrError(f"sample rate must be a whole number of Hz from {MIN_RATE} to {MAX_RATE}, got {shown}",
+                       source)
+    return int(rate)  # type: ignore[call-overload]
+
+
+def to_float32(samples: np.ndarray | torch.Tensor, source: str | os.PathLike[str] | None = None) -> np.ndarray:
+    """Samples of any numeric dtype (array, tensor or sequence), any shape -> float32, full scale [-1, 1]: the one
+    sample conversion of every path (files, arrays, streams).
+
+    Integer PCM is scaled as soundfile reads it from files: signed types by ``2**(bits-1)`` (int16 32767 ->
+    0.99997, int32 2**30 -> 0.5), unsigned ones about their midpoint (uint8 128 -> 0.0, 0 -> -1.0). Floats are
+    taken as they are (1.0 is full scale). NaN or infinite samples (a float64 beyond float32's range included)
+    are refused."""
+    array = samples.detach().cpu().numpy() if hasattr(samples, "detach") else np.asarray(samples)
+    if array.dtype.kind in "iu":
+        info = np.iinfo(array.dtype)
+        array = (array.astype(np.float64) - (info.max + info.min + 1) / 2) / ((info.max - info.min + 1) / 2)
+    elif array.dtype.kind != "f":
+        raise AsrError(f"audio samples must be numbers, got dtype {array.dtype}", source)
+    with np.errstate(over="ignore"):
+        array = array.astype(np.float32, copy=False)
     if not np.isfinite(array).all():
         raise AsrError("audio contains NaN or infinite samples", source)
-    if not MIN_RATE <= int(input_rate) <= MAX_RATE:
-        raise AsrError(f"sample rate {input_rate} Hz is outside {MIN_RATE}..{MAX_RATE} Hz", source)
-    array = np.ascontiguousarray(array, dtype=np.float32)
-    return resample_samples(array, int(input_rate), sample_rate)
+    return array
 
 
 def resample_samples(samples: np.ndarray, input_rate: int, output_rate: int) -> np.ndarray:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asr.errors import AsrError
+from asr.files import atomic_write, remove_stale_temporaries
 from asr.spec import FORMAT_NAME, FORMAT_VERSION, ModelSpec, spec_from_dict
 
 if TYPE_CHECKING:
@@ -23,50 +22,15 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "atomic_save", "model_package", "rem
 
 
 def atomic_save(obj: Any, path: str | os.PathLike[str]) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
-
-    A crash at any moment leaves either the old file or the new one, never half of one.
-    """
+    """``torch.save`` to ``path`` atomically (:func:`asr.files.atomic_write`: a temporary file in the same
+    folder, fsync, then rename): a crash at any moment leaves either the old file or the new one, never half."""
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a model file is read as any other file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it
-    os.umask(mask)
-    return mask
+    atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 #: First bytes of the files torch.save writes: a zip archive (since torch 1.6), or a bare pickle before that.
 _TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
-
-
-def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
-    """Delete the temporary files that a writer killed mid-save (SIGKILL, power loss) left behind.
-
-    Only files named like :func:`atomic_save`'s temporaries are touched. Call it before a run writes
-    into ``folder`` again, never while another process may be saving there. Returns what was removed.
-    """
-    removed = []
-    for leftover in Path(folder).glob(".*.tmp"):
-        if leftover.is_file():
-            leftover.unlink(missing_ok=True)
-            removed.append(leftover)
-    return removed
 
 
 def safe_load(path: str | os.PathLike[str]) -> dict[str, Any]:

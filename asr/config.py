@@ -26,6 +26,7 @@ import tomllib
 
 from asr.errors import AsrError
 from asr.features import FeatureConfig, SpecAugmentConfig
+from asr.files import atomic_write_text
 from asr.model import ModelConfig
 
 
@@ -75,9 +76,7 @@ class ExperimentConfig:
         return cls(**built)
 
     def write_json(self, path: str | os.PathLike[str]) -> None:
-        with open(path, "w", encoding="utf-8") as out:
-            json.dump(self.to_dict(), out, indent=2)
-            out.write("\n")
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
 def _build(kind: type, values: Any, where: str, source: str | None) -> Any:

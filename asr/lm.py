@@ -12,9 +12,9 @@ import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from asr.errors import AsrError
+from asr.files import atomic_open
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 #: log10 probability written for <s>, which is never predicted.
@@ -117,9 +117,7 @@ def write_arpa(model: NgramModel, path: str | os.PathLike[str]) -> None:
     by_order: dict[int, list[tuple[str, ...]]] = defaultdict(list)
     for ngram in model.probs:
         by_order[len(ngram)].append(ngram)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as out:
+    with atomic_open(path, "w", encoding="utf-8") as out:
         out.write("\\data\\\n")
         for n in range(1, model.order + 1):
             out.write(f"ngram {n}={len(by_order[n])}\n")
@@ -131,7 +129,6 @@ def write_arpa(model: NgramModel, path: str | os.PathLike[str]) -> None:
                     line += f"\t{model.backoffs[ngram]:.6f}"
                 out.write(line + "\n")
         out.write("\n\\end\\\n")
-    os.replace(tmp, path)
 
 
 def read_arpa(path: str | os.PathLike[str]) -> NgramModel:

@@ -15,6 +15,7 @@ from typing import Any
 
 from asr.audio import audio_info
 from asr.errors import AsrError
+from asr.files import atomic_open
 
 
 @dataclass
@@ -94,8 +95,7 @@ def write_manifest(path: str | os.PathLike[str], utterances: Iterable[Utterance]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     base = path.resolve().parent
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    with atomic_open(path, "w", encoding="utf-8") as handle:
         for utt in utterances:
             audio = Path(utt.audio).resolve()
             try:
@@ -104,4 +104,3 @@ def write_manifest(path: str | os.PathLike[str], utterances: Iterable[Utterance]
                 audio_str = str(audio)
             record = {"audio": audio_str, "text": utt.text, "duration": round(utt.duration, 4), **utt.extra}
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 import soundfile as sf
 
-from asr.audio import MAX_RATE, MIN_RATE, audio_info
+from asr.audio import audio_info, check_sample_rate
 from asr.errors import AsrError
 
 
@@ -21,13 +21,10 @@ def iter_blocks(
 ) -> Iterator[np.ndarray]:
     """Yield consecutive ``(samples,)`` mono float32 blocks of a file at ``sample_rate``, each about
     ``block_seconds`` long (the last one shorter)."""
-    info = audio_info(path)
-    rate = info.sample_rate
+    rate = check_sample_rate(audio_info(path).sample_rate, path)
     block = max(int(rate * block_seconds), rate)
     resampler = None
     if rate != sample_rate:
-        if not MIN_RATE <= rate <= MAX_RATE:
-            raise AsrError(f"sample rate {rate} Hz is outside {MIN_RATE}..{MAX_RATE} Hz", path)
         import soxr
 
         resampler = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ")

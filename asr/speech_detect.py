@@ -61,6 +61,29 @@ class SpeechConfig:
             raise AsrError(f"max_utterance_seconds must be at least {4 * CUT_PAUSE_SECONDS:g}")
 
 
+def frame_power(samples: np.ndarray, window: int, hop: int | None = None) -> np.ndarray:
+    """``(samples,)`` -> ``(frames,)`` mean square (power re full scale) of each whole frame of ``window`` samples,
+    one every ``hop`` (default ``window``: back-to-back blocks); a part frame at the end is left out.
+
+    The one measure of loudness in this toolkit: :func:`frame_levels`, :func:`block_levels` (the cutter, the
+    noise floor, word times) and :func:`data_prep.connected.trim_silence` are all made of it."""
+    samples = np.asarray(samples, dtype=np.float64)
+    hop = window if hop is None else hop
+    if samples.size < window:
+        return np.zeros(0)
+    if hop == window:
+        frames = samples[: samples.size // window * window].reshape(-1, window)
+    else:
+        count = 1 + (samples.size - window) // hop
+        frames = np.lib.stride_tricks.sliding_window_view(samples, window)[::hop][:count]
+    return np.mean(frames**2, axis=1)
+
+
+def to_db(power: np.ndarray) -> np.ndarray:
+    """Power re full scale -> level in dB re full scale, at least :data:`MIN_LEVEL_DB` (digital silence)."""
+    return np.maximum(10.0 * np.log10(power + 1e-12), MIN_LEVEL_DB)
+
+
 def frame_levels(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """``(samples,)`` mono audio -> ``(frames,)`` RMS level in dB re full scale, 25 ms frames every 10 ms.
 
@@ -69,17 +92,19 @@ def frame_levels(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     window = max(1, int(FRAME_SECONDS * sample_rate))
     hop = max(1, int(HOP_SECONDS * sample_rate))
     if samples.size <= window:
-        frames = samples[None, :] if samples.size else np.zeros((1, 1))
-    else:
-        count = 1 + (samples.size - window) // hop
-        frames = np.lib.stride_tricks.sliding_window_view(samples, window)[::hop][:count]
-    return 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+        return to_db(np.array([np.mean(samples**2) if samples.size else 0.0]))
+    return to_db(frame_power(samples, window, hop))
 
 
 def block_levels(samples: np.ndarray, block: int) -> np.ndarray:
-    """``(blocks * block,)`` samples -> ``(blocks,)`` RMS level of each ``block`` samples, dB re full scale."""
-    blocks = np.asarray(samples, dtype=np.float64).reshape(-1, block)
-    return np.maximum(10.0 * np.log10(np.mean(blocks**2, axis=1) + 1e-12), MIN_LEVEL_DB)
+    """``(samples,)`` -> ``(blocks,)`` RMS level of each whole ``block`` samples, dB re full scale (a part block
+    at the end is left out)."""
+    return to_db(frame_power(samples, block))
+
+
+def block_size(sample_rate: int) -> int:
+    """Samples in one of the cutter's 10 ms blocks (:data:`BLOCK_SECONDS`) at ``sample_rate``."""
+    return max(1, round(BLOCK_SECONDS * sample_rate))
 
 
 class NoiseFloor:
@@ -109,11 +134,15 @@ class UtteranceCutter:
     def __init__(self, sample_rate: int, config: SpeechConfig | None = None, initial_floor_db: float | None = None):
         self.config = config or SpeechConfig()
         self.rate = int(sample_rate)
-        self.block = max(1, round(BLOCK_SECONDS * self.rate))
+        self.block = block_size(self.rate)
         self._floor = NoiseFloor(self.config, initial_floor_db)
         self._pending = np.zeros(0, dtype=np.float32)  # samples short of a whole block
         self._pre_roll: list[np.ndarray] = []
         self._pre_roll_blocks = max(0, round(self.config.pre_roll_seconds / BLOCK_SECONDS))
+        # A pause ends an utterance only when it also holds the tail of this one and the pre-roll of the next:
+        # two stretches of speech closer than that are one utterance, each cut with its full context.
+        self._end_silence = max(self.config.end_silence_seconds,
+                                self.config.pre_roll_seconds + self.config.tail_seconds)
         self._blocks: list[np.ndarray] = []  # the open utterance, block by block
         self._levels: list[float] = []  # their levels
         self._loud: list[bool] = []  # and whether each was loud
@@ -192,7 +221,7 @@ class UtteranceCutter:
         self._loud.append(loud)
         self._quiet = 0 if loud else self._quiet + 1
         taken = None
-        if self._quiet * BLOCK_SECONDS >= self.config.end_silence_seconds:
+        if self._quiet * BLOCK_SECONDS >= self._end_silence - 1e-9:
             taken = self._take(len(self._blocks))
         elif len(self._blocks) * BLOCK_SECONDS >= self.config.max_utterance_seconds:
             taken = self._take(self._quietest_cut())
@@ -219,6 +248,9 @@ class UtteranceCutter:
         blocks after it open the next one (a cut at a pause)."""
         audio, start = self._audio(end), self._start
         speech = sum(self._loud[:end]) * BLOCK_SECONDS >= self.config.min_loud_seconds
+        if end == len(self._blocks) and self._pre_roll_blocks:  # the pause's last blocks: the next one's pre-roll
+            beyond_tail = self._blocks[len(audio) // self.block:]
+            self._pre_roll = beyond_tail[-self._pre_roll_blocks:]
         self._start += end * self.block
         self._blocks, self._levels, self._loud = self._blocks[end:], self._levels[end:], self._loud[end:]
         self._lead = 0
@@ -229,11 +261,8 @@ class UtteranceCutter:
 
 def quiet_level(samples: np.ndarray, sample_rate: int) -> float:
     """The level (dB re full scale) of the quiet part of ``samples``: where the offline noise floor starts."""
-    block = max(1, round(BLOCK_SECONDS * sample_rate))
-    usable = np.asarray(samples)[: len(samples) // block * block]
-    if usable.size == 0:
-        return MIN_LEVEL_DB
-    return float(np.percentile(block_levels(usable, block), FLOOR_PERCENTILE))
+    levels = block_levels(samples, block_size(sample_rate))
+    return float(np.percentile(levels, FLOOR_PERCENTILE)) if levels.size else MIN_LEVEL_DB
 
 
 def find_utterances(
@@ -278,11 +307,9 @@ def snap_to_sound(spans: list[tuple[float, float]], samples: np.ndarray, sample_
     block after the last loud one before the next word's start ("loud": within :data:`ONSET_BELOW_PEAK_DB` of
     the utterance's loudest block, and a speech margin above its quiet part, the pre-roll). Without a loud block
     after it, a word keeps its times."""
-    block = max(1, round(BLOCK_SECONDS * sample_rate))
-    usable = np.asarray(samples)[: len(samples) // block * block]
-    if usable.size == 0 or not spans:
+    levels = block_levels(samples, block_size(sample_rate))
+    if levels.size == 0 or not spans:
         return spans
-    levels = block_levels(usable, block)
     floor = float(np.percentile(levels, FLOOR_PERCENTILE)) + SpeechConfig.speech_margin_db
     loud = np.flatnonzero(levels > max(levels.max() - ONSET_BELOW_PEAK_DB, floor))
     starts = []

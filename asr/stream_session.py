@@ -19,15 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from asr.audio import check_sample_rate
 from asr.decode import Transcript
 from asr.errors import AsrError
 from asr.inference import BaseRecognizer
 from asr.streaming import StreamConfig, StreamingRecognizer
 
-#: Sample rate assumed when the client sends no config.
+#: Sample rate assumed when the client sends no config (any other is checked by asr.audio.check_sample_rate).
 DEFAULT_RATE = 16000
-#: Rates a client may declare.
-MIN_RATE, MAX_RATE = 8000, 96000
 
 
 class SharedRecognizer:
@@ -87,10 +86,8 @@ class StreamSession:
             raise AsrError("config must be an object, such as {\"sample_rate\": 16000}")
         rate = config.get("sample_rate", DEFAULT_RATE)
         if isinstance(rate, float) and rate.is_integer():
-            rate = int(rate)
-        if not isinstance(rate, int) or isinstance(rate, bool) or not MIN_RATE <= rate <= MAX_RATE:
-            raise AsrError(f"sample_rate must be a whole number of Hz from {MIN_RATE} to {MAX_RATE}, got {rate!r}")
-        self.rate = rate
+            rate = int(rate)  # JSON's 16000.0 is 16000
+        self.rate = check_sample_rate(rate)
 
     def _start(self) -> StreamingRecognizer:
         self.stream = StreamingRecognizer(self.recognizer, self.rate, self.config)  # type: ignore[arg-type]

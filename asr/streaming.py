@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from asr.audio import check_sample_rate, to_float32
 from asr.decode import Transcript, Word
 from asr.errors import AsrError
 from asr.inference import BaseRecognizer
@@ -61,7 +62,8 @@ def merge_finals(events: list[StreamEvent]) -> StreamEvent:
 
 class StreamingRecognizer:
     """One audio stream through a recogniser. Feed chunks with :meth:`accept` (float samples in [-1, 1], or
-    int16) or :meth:`accept_pcm16` (bytes), then call :meth:`finish`.
+    integer PCM of any width, scaled by :func:`asr.audio.to_float32`) or :meth:`accept_pcm16` (bytes), then call
+    :meth:`finish`. The rate is checked by :func:`asr.audio.check_sample_rate`.
 
     >>> stream = StreamingRecognizer(asr.load_model(), sample_rate=16000)   # doctest: +SKIP
     >>> for chunk in chunks: print(stream.accept(chunk))                     # doctest: +SKIP
@@ -69,11 +71,9 @@ class StreamingRecognizer:
     """
 
     def __init__(self, recognizer: BaseRecognizer, sample_rate: int, config: StreamConfig | None = None) -> None:
-        if not 1000 <= sample_rate <= 384000:
-            raise AsrError(f"sample rate {sample_rate} Hz is not a rate audio is recorded at (1000-384000)")
+        self.input_rate = check_sample_rate(sample_rate)
         self.recognizer = recognizer
         self.config = config or StreamConfig()
-        self.input_rate = int(sample_rate)
         self.rate = recognizer.sample_rate
         self._resampler = None
         if self.input_rate != self.rate:
@@ -122,16 +122,9 @@ class StreamingRecognizer:
         return merge_finals([self._close(u) for u in ended]) if ended else StreamEvent(True, "")
 
     def _to_model_rate(self, samples: np.ndarray, last: bool) -> np.ndarray:
-        samples = np.asarray(samples)
+        samples = to_float32(samples)  # any dtype, as every other path converts it
         if samples.ndim != 1:
             raise AsrError(f"a stream takes mono audio, one sample per item; got an array of shape {samples.shape}")
-        if samples.dtype == np.int16:
-            samples = samples.astype(np.float32) / 32768.0
-        elif samples.dtype.kind not in "fiu":
-            raise AsrError(f"audio samples must be numbers, got {samples.dtype}")
-        samples = samples.astype(np.float32, copy=False)
-        if not np.isfinite(samples).all():
-            raise AsrError("the audio has NaN or infinite samples")
         if self._resampler is not None:
             samples = self._resampler.resample_chunk(samples, last=last)
         return samples

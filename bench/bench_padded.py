@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from asr.audio import read_audio  # noqa: E402
 from asr.loading import load_model  # noqa: E402
 from asr.scoring import score  # noqa: E402
+from asr.speech_detect import block_levels  # noqa: E402
 
 RATE = 16000
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -57,8 +58,7 @@ def speechocean_strings(data: Path) -> list[tuple[Path, str]]:
 
 def onset_seconds(samples: np.ndarray, threshold_db: float = -30.0) -> float:
     """Where the sound of a clip begins: the first 10 ms block within ``threshold_db`` of its loudest."""
-    block = RATE // 100
-    levels = 10 * np.log10(np.mean(samples[: len(samples) // block * block].reshape(-1, block) ** 2, 1) + 1e-12)
+    levels = block_levels(samples, RATE // 100)
     return float(np.argmax(levels > levels.max() + threshold_db)) * 0.01
 
 

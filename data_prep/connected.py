@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from asr.audio import load_audio, write_audio
@@ -29,7 +30,9 @@ from asr.augment import (
     simulate_channel,
     speed_perturb,
 )
+from asr.files import atomic_write_text
 from asr.manifest import Utterance, read_manifest, write_manifest
+from asr.speech_detect import frame_power
 
 #: Beside a folder's manifest: what made it, so that a rerun with the same request reads it instead of making it again.
 STAMP = "made.json"
@@ -46,7 +49,7 @@ def _already_made(output_dir: Path, request: dict) -> list[Utterance] | None:
 
 def _stamp(output_dir: Path, request: dict, made: list[Utterance]) -> list[Utterance]:
     write_manifest(output_dir / "manifest.jsonl", made)
-    (output_dir / STAMP).write_text(json.dumps(request))
+    atomic_write_text(output_dir / STAMP, json.dumps(request))
     return made
 
 
@@ -72,12 +75,11 @@ class ConnectedConfig:
 def trim_silence(waveform: torch.Tensor, sample_rate: int, threshold_db: float = -35.0) -> torch.Tensor:
     """Cut leading and trailing samples quieter than ``threshold_db`` below the peak (10 ms frames)."""
     frame = max(1, sample_rate // 100)
-    usable = waveform[: waveform.numel() // frame * frame]
-    if usable.numel() == 0:
+    energy = frame_power(waveform.numpy(), frame)
+    if energy.size == 0:
         return waveform
-    energy = usable.reshape(-1, frame).pow(2).mean(1)
-    loud = (energy > energy.max() * 10 ** (threshold_db / 10)).nonzero().squeeze(1)
-    if loud.numel() == 0:
+    loud = np.flatnonzero(energy > energy.max() * 10 ** (threshold_db / 10))
+    if loud.size == 0:
         return waveform
     return waveform[int(loud[0]) * frame : (int(loud[-1]) + 1) * frame]
 

@@ -207,8 +207,8 @@ def test_websocket_speaks_the_vosk_protocol(client, model):
 
 @pytest.mark.parametrize(("messages", "error"), [
     (["not json"], "must be JSON"),
-    (['{"config": {"sample_rate": 7}}'], "sample_rate must be"),
-    (['{"config": {"sample_rate": "fast"}}'], "sample_rate must be"),
+    (['{"config": {"sample_rate": 7}}'], "sample rate must be"),
+    (['{"config": {"sample_rate": "fast"}}'], "sample rate must be"),
     (['{"config": 16000}'], "config must be an object"),
     (['{"hello": 1}'], "unknown message"),
     ([b"\x00\x00" * 800, '{"config": {"sample_rate": 8000}}'], "config comes before the audio"),
