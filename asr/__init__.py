@@ -15,7 +15,8 @@ a packaged or exported ``.onnx`` model, whose graph holds the features and the n
 - loading and running a model: ``loading``, ``onnx_model``, ``inference``, ``spec``, ``text``, ``errors``,
   ``files`` (atomic writes)
 - audio: ``audio`` (soundfile, soxr), ``segment`` (long files), ``speech_detect`` (finding the utterances)
-- decoding: ``decoding``, ``decode`` (greedy, and beam search on flashlight-text), ``char_lm``, ``lm``, ``quiet``
+- decoding: ``decoding``, ``decode`` (greedy, and beam search on flashlight-text), ``grammar`` (phrase lists),
+  ``char_lm``, ``lm``, ``quiet``
 - live transcription: ``streaming``, ``stream_session``, ``stream_source``
 - scoring: ``evaluate``, ``scoring``, ``error_report`` (jiwer), ``manifest``
 - the front ends: ``cli``, ``server`` (FastAPI), ``subtitles``
@@ -41,9 +42,9 @@ __version__ = "0.1.0"
 
 #: Modules of the runtime install: importable, and used, without PyTorch (see the module docstring).
 RUNTIME_MODULES = ("asr.audio", "asr.char_lm", "asr.cli", "asr.decode", "asr.decoding", "asr.error_report",
-                   "asr.errors", "asr.evaluate", "asr.files", "asr.inference", "asr.lm", "asr.loading", "asr.manifest",
-                   "asr.onnx_model", "asr.quiet", "asr.scoring", "asr.segment", "asr.server", "asr.spec",
-                   "asr.speech_detect", "asr.stream_session", "asr.stream_source", "asr.streaming",
+                   "asr.errors", "asr.evaluate", "asr.files", "asr.grammar", "asr.inference", "asr.lm", "asr.loading",
+                   "asr.manifest", "asr.onnx_model", "asr.quiet", "asr.scoring", "asr.segment", "asr.server",
+                   "asr.spec", "asr.speech_detect", "asr.stream_session", "asr.stream_source", "asr.streaming",
                    "asr.subtitles", "asr.text")
 #: Modules that need the ``[train]`` extra (PyTorch and the rest) when imported or used.
 TRAINING_MODULES = ("asr.adapt", "asr.augment", "asr.checkpoint", "asr.config", "asr.data", "asr.features",

@@ -64,7 +64,8 @@ def test_server_dependencies_are_in_the_base_install():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     base = {requirement.split(">")[0].split("=")[0].split("<")[0].strip().lower()
             for requirement in project["dependencies"]}
-    assert {"fastapi", "uvicorn", "python-multipart", "matplotlib", "torch"} <= base
+    assert {"fastapi", "uvicorn", "python-multipart"} <= base
+    assert not base & {"torch", "torchaudio", "librosa", "matplotlib"}, "those are for [train]"
     assert "serve" in project["optional-dependencies"], '".[serve]" must still install'
     assert not base & set(EXTRAS_ONLY)
 
