@@ -142,8 +142,9 @@ class Decoding:
             return "greedy"
         if self.method == "grammar":
             phrases = self.grammar or ()
+            spoken = [p for p in phrases if p != "[unk]"]
             kind = "a sequence of" if self.grammar_loop else "one of"
-            return f"grammar: {kind} {len(phrases)} phrases" + (" or [unk]" if "[unk]" in phrases else "")
+            return f"grammar: {kind} {len(spoken)} phrases" + (" or [unk]" if "[unk]" in phrases else "")
         parts = [f"beam {self.beam_size}"]
         if self.lexicon is not None:
             parts.append(f"lexicon ({len(self.lexicon)} words)")

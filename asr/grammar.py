@@ -131,6 +131,17 @@ def parse_grammar(value: str | os.PathLike[str] | Sequence[str] | Grammar) -> Gr
     return Grammar(tuple(value))
 
 
+def client_grammar(value: object) -> Grammar:
+    """A grammar sent by a network client (an upload's ``phrase_list``, a stream's config): a list of phrases, a
+    JSON list's text, or a built-in name, never a file name (a client must not read the server's files)."""
+    if isinstance(value, list) and all(isinstance(p, str) for p in value):
+        return Grammar(tuple(value))
+    if isinstance(value, str) and (value.strip().startswith("[") or value.strip().lower() in BUILT_INS):
+        return parse_grammar(value)
+    raise AsrError('phrase_list must be a list of phrases, such as ["yes", "no", "[unk]"], or a built-in '
+                   f"grammar's name ({', '.join(BUILT_INS)})")
+
+
 def json_phrases(text: str, source: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
     """A JSON list of strings -> its entries; a one-line error for anything else."""
     try:

@@ -246,7 +246,8 @@ class BaseRecognizer:
         waveforms = [as_numpy(w).astype(np.float32, copy=False) for w in waveforms]
         if not self.detect_speech:
             return self.decode_waveforms(waveforms, batch_size)
-        pieces = [find_utterances(w, self.sample_rate, self.speech_config) for w in waveforms]
+        pieces = [self._one_phrase_span(w, find_utterances(w, self.sample_rate, self.speech_config))
+                  for w in waveforms]
         decoded = self.decode_waveforms([audio for utterances in pieces for audio, _ in utterances], batch_size)
         results, used = [], 0
         for utterances in pieces:
@@ -254,6 +255,16 @@ class BaseRecognizer:
             used += len(utterances)
             results.append(Transcript(" ".join(w.word for w in words), words))
         return results
+
+    def _one_phrase_span(self, waveform: np.ndarray, utterances: list[tuple[np.ndarray, int]],
+                         ) -> list[tuple[np.ndarray, int]]:
+        """A grammar of single phrases says one phrase per recording: its pieces (a command said with a pause
+        in it) are decoded as the one span from the first to the last."""
+        if self.decoding.method != "grammar" or self.decoding.grammar_loop or len(utterances) < 2:
+            return utterances
+        start = utterances[0][1]
+        end = utterances[-1][1] + len(utterances[-1][0])
+        return [(waveform[start:end], start)]
 
     def decode_waveforms(self, waveforms: Sequence[ArrayLike], batch_size: int = 16) -> list[Transcript]:
         """Mono waveforms at the model's rate, each one utterance already cut -> transcripts, batched by

@@ -22,13 +22,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, File, Form, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from asr.audio import audio_info
 from asr.errors import AsrError
+from asr.grammar import client_grammar
 from asr.inference import BaseRecognizer
 from asr.stream_session import SharedRecognizer, StreamSession
 from asr.text import BLANK_TOKEN, WORD_SEPARATOR
@@ -62,8 +63,15 @@ class Transcriber:
         self._lock = threading.Lock()
         self.shared = SharedRecognizer(recognizer, self._lock)  # the streams share the lock with uploads
 
-    def transcribe_file(self, path: str, name: str) -> dict[str, Any]:
-        """Transcribe a stored upload. Raises :class:`RequestError` with the HTTP status for bad input."""
+    def transcribe_file(self, path: str, name: str, phrase_list: str | None = None) -> dict[str, Any]:
+        """Transcribe a stored upload, with the grammar ``phrase_list`` if given (a JSON list of phrases or a
+        built-in name, see :mod:`asr.grammar`). Raises :class:`RequestError` with the HTTP status for bad input."""
+        recognizer = self.recognizer
+        if phrase_list:
+            try:
+                recognizer = recognizer.with_grammar(client_grammar(phrase_list))
+            except AsrError as error:
+                raise RequestError(400, f"phrase_list: {error}") from None
         try:
             duration = audio_info(path).duration
         except AsrError as error:
@@ -73,7 +81,7 @@ class Transcriber:
                                     f"{self.limits.max_audio_seconds:g} s")
         started = time.perf_counter()
         with self._lock:
-            _, result = next(self.recognizer.transcribe_files([path]))
+            _, result = next(recognizer.transcribe_files([path]))
         if isinstance(result, AsrError):
             raise RequestError(415, f"{name}: {_reason(result, path)}")
         return {"file": name, "duration": round(duration, 3), **result.to_dict(),
@@ -214,7 +222,10 @@ def _add_transcribe(app: FastAPI, transcriber: Transcriber) -> None:
     limits = transcriber.limits
 
     @app.post("/transcribe")
-    def transcribe(file: Annotated[UploadFile, File(description="audio file: WAV, FLAC, OGG, MP3")]) -> JSONResponse:
+    def transcribe(file: Annotated[UploadFile, File(description="audio file: WAV, FLAC, OGG, MP3")],
+                   phrase_list: Annotated[str | None, Form(description='optional grammar: a JSON list of phrases '
+                                                           '(["yes", "no", "[unk]"]) or digits / yesno')] = None,
+                   ) -> JSONResponse:
         # A plain function: FastAPI runs it in its thread pool, so requests proceed concurrently.
         name = os.path.basename(file.filename or "upload")
         suffix = Path(name).suffix if len(Path(name).suffix) <= 8 else ""
@@ -230,7 +241,7 @@ def _add_transcribe(app: FastAPI, transcriber: Transcriber) -> None:
             if size == 0:
                 return JSONResponse({"detail": f"{name}: the file is empty (0 bytes)"}, status_code=400)
             try:
-                return JSONResponse(transcriber.transcribe_file(stored.name, name))
+                return JSONResponse(transcriber.transcribe_file(stored.name, name, phrase_list))
             except RequestError as error:
                 return JSONResponse({"detail": error.message}, status_code=error.status)
 

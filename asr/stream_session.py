@@ -9,6 +9,10 @@ utterance has ended, ``{"text": "...", "result": [{word, start, end, conf}]}``; 
 final ``{"text": ...}``, and the stream closes. Anything else (malformed JSON, a silly rate, text where audio
 belongs, an odd byte count, a stream over the server's length limit) is answered with ``{"error": "..."}`` and
 the stream closes; the server and other streams go on.
+
+The config may also hold ``"phrase_list": ["yes", "no", "[unk]"]``: the stream then decodes with that grammar
+(:mod:`asr.grammar`), and ``"words": false`` leaves the word times out of the results, both as Vosk's server
+reads them, so that a Vosk client that sends a phrase list works unchanged.
 """
 
 from __future__ import annotations
@@ -44,6 +48,13 @@ class SharedRecognizer:
         with self.lock:
             return self.recognizer.decode_waveforms(waveforms)
 
+    def with_grammar(self, phrases: object) -> SharedRecognizer:
+        """The same network behind the same lock, decoding with a phrase list (a Vosk client's
+        ``phrase_list``): exactly one of its phrases per utterance, ``[unk]`` for anything else."""
+        from asr.grammar import client_grammar
+
+        return SharedRecognizer(self.recognizer.with_grammar(client_grammar(phrases)), self.lock)
+
 
 class StreamSession:
     """One WebSocket stream. :meth:`handle` takes a message (text or bytes) and returns the reply (``None``
@@ -54,6 +65,7 @@ class StreamSession:
         self.recognizer, self.max_seconds, self.config = recognizer, max_seconds, config
         self.rate = DEFAULT_RATE
         self.stream: StreamingRecognizer | None = None  # made at the first audio message
+        self.words = True  # word times in final results (Vosk's "words" config)
 
     def handle(self, text: str | None, data: bytes | None) -> tuple[dict[str, Any] | None, bool]:
         try:
@@ -73,7 +85,7 @@ class StreamSession:
             raise AsrError("a text message must be a JSON object")
         if "eof" in message:
             stream = self.stream or self._start()
-            return stream.finish().to_vosk(), True
+            return self._reply(stream.finish().to_vosk()), True
         if "config" in message:
             if self.stream is not None:
                 raise AsrError("config comes before the audio, in the first message")
@@ -88,13 +100,25 @@ class StreamSession:
         if isinstance(rate, float) and rate.is_integer():
             rate = int(rate)  # JSON's 16000.0 is 16000
         self.rate = check_sample_rate(rate)
+        if "phrase_list" in config:  # Vosk's grammar: exactly one of these phrases per utterance
+            self.recognizer = self.recognizer.with_grammar(config["phrase_list"])
+        words = config.get("words", True)
+        if not isinstance(words, bool):
+            raise AsrError("config's \"words\" must be true or false")
+        self.words = words
 
     def _start(self) -> StreamingRecognizer:
-        self.stream = StreamingRecognizer(self.recognizer, self.rate, self.config)  # type: ignore[arg-type]
+        self.stream = StreamingRecognizer(self.recognizer, self.rate, self.config)
         return self.stream
 
     def _audio(self, data: bytes) -> dict[str, Any]:
         stream = self.stream or self._start()
         if stream.seconds + len(data) / 2 / self.rate > self.max_seconds:
             raise AsrError(f"the stream is over this server's limit of {self.max_seconds:g} s of audio")
-        return stream.accept_pcm16(data).to_vosk()
+        return self._reply(stream.accept_pcm16(data).to_vosk())
+
+    def _reply(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Word times and confidences (``result``) unless the config said ``"words": false``, as Vosk's."""
+        if not self.words:
+            message.pop("result", None)
+        return message

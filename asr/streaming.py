@@ -14,14 +14,13 @@ Works with either recogniser (PyTorch or onnxruntime) and imports no PyTorch its
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from asr.audio import check_sample_rate, to_float32
 from asr.decode import Transcript, Word
 from asr.errors import AsrError
-from asr.inference import BaseRecognizer
 from asr.speech_detect import SpeechConfig, UtteranceCutter
 
 
@@ -60,6 +59,15 @@ def merge_finals(events: list[StreamEvent]) -> StreamEvent:
     return StreamEvent(True, " ".join(e.text for e in events if e.text), words)
 
 
+class UtteranceDecoder(Protocol):
+    """What a stream needs of a recogniser (:class:`asr.inference.BaseRecognizer`, or the server's shared one):
+    its rate, and the network and decoder for utterances already cut."""
+
+    sample_rate: int
+
+    def decode_waveforms(self, waveforms: list[np.ndarray]) -> list[Transcript]: ...
+
+
 class StreamingRecognizer:
     """One audio stream through a recogniser. Feed chunks with :meth:`accept` (float samples in [-1, 1], or
     integer PCM of any width, scaled by :func:`asr.audio.to_float32`) or :meth:`accept_pcm16` (bytes), then call
@@ -70,7 +78,7 @@ class StreamingRecognizer:
     >>> print(stream.finish())                                               # doctest: +SKIP
     """
 
-    def __init__(self, recognizer: BaseRecognizer, sample_rate: int, config: StreamConfig | None = None) -> None:
+    def __init__(self, recognizer: UtteranceDecoder, sample_rate: int, config: StreamConfig | None = None) -> None:
         self.input_rate = check_sample_rate(sample_rate)
         self.recognizer = recognizer
         self.config = config or StreamConfig()
