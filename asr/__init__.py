@@ -18,7 +18,8 @@ a packaged or exported ``.onnx`` model, whose graph holds the features and the n
 - decoding: ``decoding``, ``decode`` (greedy, and beam search on flashlight-text), ``grammar`` (phrase lists),
   ``char_lm``, ``lm``, ``quiet``
 - live transcription: ``streaming``, ``stream_session``, ``stream_source``
-- scoring: ``evaluate``, ``scoring``, ``error_report`` (jiwer), ``manifest``
+- scoring: ``evaluate``, ``scoring``, ``error_report`` (jiwer), ``manifest``, ``confidence`` (calibrated word
+  confidences)
 - the front ends: ``cli``, ``server`` (FastAPI), ``subtitles``
 
 ``pip install ".[train]"`` adds PyTorch, torchaudio, librosa, matplotlib and onnx for the rest
@@ -41,11 +42,11 @@ __all__ = ["AsrError", "BaseRecognizer", "Decoding", "Recognizer", "Transcript",
 __version__ = "0.1.0"
 
 #: Modules of the runtime install: importable, and used, without PyTorch (see the module docstring).
-RUNTIME_MODULES = ("asr.audio", "asr.char_lm", "asr.cli", "asr.decode", "asr.decoding", "asr.error_report",
-                   "asr.errors", "asr.evaluate", "asr.files", "asr.grammar", "asr.inference", "asr.lm", "asr.loading",
-                   "asr.manifest", "asr.onnx_model", "asr.quiet", "asr.scoring", "asr.segment", "asr.server",
-                   "asr.spec", "asr.speech_detect", "asr.stream_session", "asr.stream_source", "asr.streaming",
-                   "asr.subtitles", "asr.text")
+RUNTIME_MODULES = ("asr.audio", "asr.char_lm", "asr.cli", "asr.confidence", "asr.decode", "asr.decoding",
+                   "asr.error_report", "asr.errors", "asr.evaluate", "asr.files", "asr.grammar", "asr.inference",
+                   "asr.lm", "asr.loading", "asr.manifest", "asr.onnx_model", "asr.quiet", "asr.scoring",
+                   "asr.segment", "asr.server", "asr.spec", "asr.speech_detect", "asr.stream_session",
+                   "asr.stream_source", "asr.streaming", "asr.subtitles", "asr.text")
 #: Modules that need the ``[train]`` extra (PyTorch and the rest) when imported or used.
 TRAINING_MODULES = ("asr.adapt", "asr.augment", "asr.checkpoint", "asr.config", "asr.data", "asr.features",
                     "asr.model", "asr.onnx_export", "asr.plots", "asr.recipe", "asr.recognizer", "asr.report",

@@ -17,6 +17,7 @@ from typing import Any, Self
 import numpy as np
 
 from asr.audio import audio_info, prepare_samples, read_audio
+from asr.confidence import Calibration
 from asr.decode import ArrayLike, Transcript, Word, as_numpy
 from asr.decoding import Decoding, build_decoder
 from asr.errors import AsrError
@@ -278,6 +279,8 @@ class BaseRecognizer:
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             log_probs, lengths = self.log_probs([waveforms[i] for i in chunk])
+            calibration = Calibration.from_metadata(self.metadata)  # the model's own, fitted on unseen voices
             for i, transcript in zip(chunk, self.decoder(log_probs, lengths), strict=True):
+                transcript = calibration.apply(transcript) if calibration else transcript
                 results[i] = timed_by_sound(transcript, waveforms[i], self.sample_rate)
         return [r for r in results if r is not None]
