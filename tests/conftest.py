@@ -120,3 +120,17 @@ def digits_server(trained_digits):
     """
     yield from running_server("--model", str(trained_digits.best_model), "--max-upload-mb", str(500 / 1024),
                               "--max-seconds", "20")
+
+
+#: Tests that train, run a recipe or start several processes: minutes each. ``pytest -m "not slow"`` leaves them
+#: out (the edit-test loop); CI runs everything.
+SLOW_FILES = {"test_recipes.py", "test_an4_recipe.py", "test_english_recipe.py", "test_digits_recipe.py",
+              "test_kill_and_resume.py", "test_distributed.py", "test_training.py"}
+#: Fixtures that train a model first: every test that uses one (directly or through another fixture) is slow.
+SLOW_FIXTURES = {"trained_digits"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in SLOW_FILES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
