@@ -82,9 +82,12 @@ def main() -> int:
     parser.add_argument("--model", default=None, help="model name or file (default: the packaged default)")
     parser.add_argument("--files", type=int, default=200, help="isolated takes (half FSDD, half Heidelberg)")
     parser.add_argument("--long", type=int, default=6, help="long recordings that are mostly pauses")
+    parser.add_argument("--whole", action="store_true",
+                        help="decode each file whole, without finding its speech first (what segmentation earns)")
     args = parser.parse_args()
     data = Path(args.data_dir)
     model = load_model(args.model)
+    model.detect_speech = not args.whole
     rng, nrng = random.Random(7), np.random.default_rng(7)
     noises = [read_audio(p, RATE) for p in sorted((data / "rirs_noise" / "noise").glob("*.flac"))]
     material = {"isolated": isolated_takes(data, rng, args.files), "speechocean strings": speechocean_strings(data)}
