@@ -25,9 +25,10 @@ a packaged or exported ``.onnx`` model, whose graph holds the features and the n
 ``pip install ".[train]"`` adds PyTorch, torchaudio, librosa, matplotlib and onnx for the rest
 (:data:`TRAINING_MODULES`): ``train``, ``train_state``, ``model``, ``features``, ``data``, ``augment``,
 ``config``, ``plots``, ``adapt``, ``recognizer`` (``.pt`` models, ``--quantize``), ``checkpoint``,
-``onnx_export`` (``asr export``), and the recipes' helpers ``recipe`` and ``report``. ``import asr`` imports
-the runtime only; ``asr.Recognizer`` imports PyTorch when it is first used. tests/test_runtime_install.py
-imports every runtime module with PyTorch hidden and checks that each module is in one list or the other.
+``onnx_export`` (``asr export``), ``distributed`` (``torchrun``), and the recipes' helpers ``recipe`` and
+``report``. ``import asr`` imports the runtime only; ``asr.Recognizer`` imports PyTorch when it is first used.
+tests/test_runtime_install.py imports every runtime module with PyTorch hidden and checks that each module is in
+one list or the other.
 """
 
 from typing import Any
@@ -48,9 +49,9 @@ RUNTIME_MODULES = ("asr.audio", "asr.char_lm", "asr.cli", "asr.confidence", "asr
                    "asr.segment", "asr.server", "asr.spec", "asr.speech_detect", "asr.stream_session",
                    "asr.stream_source", "asr.streaming", "asr.subtitles", "asr.text")
 #: Modules that need the ``[train]`` extra (PyTorch and the rest) when imported or used.
-TRAINING_MODULES = ("asr.adapt", "asr.augment", "asr.checkpoint", "asr.config", "asr.data", "asr.features",
-                    "asr.model", "asr.onnx_export", "asr.plots", "asr.recipe", "asr.recognizer", "asr.report",
-                    "asr.train", "asr.train_state")
+TRAINING_MODULES = ("asr.adapt", "asr.augment", "asr.checkpoint", "asr.config", "asr.data", "asr.distributed",
+                    "asr.features", "asr.model", "asr.onnx_export", "asr.plots", "asr.recipe", "asr.recognizer",
+                    "asr.report", "asr.train", "asr.train_state")
 
 
 def __getattr__(name: str) -> Any:

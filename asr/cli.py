@@ -277,46 +277,21 @@ def _add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from asr.config import load_config
+    from asr.distributed import start_distributed, stop_distributed
     from asr.manifest import read_manifest
     from asr.train import train
 
     config = load_config(args.config, args.set)
     train_utts = read_manifest(args.train_manifest)
     valid_utts = read_manifest(args.valid_manifest) if args.valid_manifest else None
-    dist = start_distributed(config)
+    dist = start_distributed(config.train.device)
     try:
         result = train(config, train_utts, valid_utts, args.exp_dir, resume=not args.no_resume, dist=dist)
     finally:
-        if dist.world_size > 1:
-            import torch.distributed
-
-            torch.distributed.destroy_process_group()
+        stop_distributed(dist)
     if dist.is_main:
         print(f"best model: {result.best_model}")
     return 0
-
-
-def start_distributed(config):  # noqa: ANN001, ANN201
-    """Join a torchrun job when started by torchrun (WORLD_SIZE > 1): NCCL on CUDA, gloo on CPU."""
-    import os
-
-    from asr.train import Distributed
-
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return Distributed()
-    import torch
-    import torch.distributed
-
-    use_cuda = config.train.device != "cpu" and torch.cuda.is_available()
-    if use_cuda:
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local_rank)
-        config.train.device = f"cuda:{local_rank}"
-    elif config.train.threads == 0:
-        config.train.threads = max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world_size)))
-    torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return Distributed(rank=torch.distributed.get_rank(), world_size=world_size)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -39,6 +39,13 @@ class Evaluation:
                 "scored")
 
 
+def accuracy(evaluation: Evaluation) -> float:
+    """The share of the scored utterances recognised exactly, every word right (for isolated words: word
+    accuracy); 0.0 when none was scored."""
+    pairs = zip(evaluation.references, evaluation.hypotheses, strict=True)
+    return sum(r == h for r, h in pairs) / max(1, len(evaluation.references))
+
+
 class NothingDecoded(AsrError):
     """No utterance of the manifest could be read; ``failed`` holds each one's ``(id, reason)``."""
 

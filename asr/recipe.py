@@ -15,6 +15,7 @@ from pathlib import Path
 
 from asr.config import ExperimentConfig
 from asr.decoding import Decoding
+from asr.distributed import lead_from_rank_0
 from asr.errors import AsrError
 from asr.lm import build_arpa, write_arpa
 from asr.loading import load_model
@@ -98,9 +99,12 @@ def trained(stages: Stages, stage: int, train_model: Callable[[], Path], model: 
 
 def run_recipe(main: Callable[[], int | None]) -> int:
     """Run a recipe's ``main``; an ``AsrError`` (a bad data folder, config or file) becomes one ``error:`` line
-    on stderr and exit status 2, never a traceback. Returns the exit status, for ``sys.exit``."""
+    on stderr and exit status 2, never a traceback. Returns the exit status, for ``sys.exit``.
+
+    Started by ``torchrun``, ``main`` runs on rank 0 alone and the other ranks join each of its trainings
+    (:func:`asr.distributed.lead_from_rank_0`): ``torchrun --nproc_per_node=2 recipes/yesno/run.py ...``."""
     try:
-        return main() or 0
+        return lead_from_rank_0(lambda: main() or 0)
     except AsrError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -34,6 +34,7 @@ from asr.checkpoint import remove_stale_temporaries
 from asr.config import ExperimentConfig
 from asr.data import BucketBatches, Example, collate, feature_statistics, load_examples
 from asr.decode import GreedyDecoder
+from asr.distributed import Distributed, shared_training
 from asr.errors import AsrError
 from asr.features import FeatureExtractor, SpecAugment
 from asr.manifest import Utterance
@@ -60,18 +61,6 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     skipped_batches: int = 0
     skipped_utterances: list[tuple[str, str]] = field(default_factory=list)
-
-
-@dataclass
-class Distributed:
-    """Where this process stands in a data-parallel job (``world_size == 1``: a single process)."""
-
-    rank: int = 0
-    world_size: int = 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
 
 
 def _all_finite(loss: torch.Tensor, dist: Distributed) -> bool:
@@ -223,8 +212,17 @@ def train(
     ``stop_after_steps`` ends the run early (after writing the resume state) once that many optimizer
     steps have been taken in total: a time-boxed run that a later call resumes.
     Returns the path of the best model and the per-epoch history.
+
+    Under torchrun, pass ``dist`` (:func:`asr.distributed.start_distributed`'s) on every process, as ``asr train``
+    does; a call without it from a recipe run by :func:`asr.distributed.lead_from_rank_0` (rank 0 only) takes
+    the other ranks along. Only rank 0 writes files.
     """
-    run = build_run(config, train_utterances, valid_utterances, Path(exp_dir), resume, dist or Distributed())
+    if dist is None:
+        with shared_training(config=config, train_utterances=train_utterances, valid_utterances=valid_utterances,
+                             exp_dir=exp_dir, resume=resume, stop_after_steps=stop_after_steps) as shared:
+            return train(config, train_utterances, valid_utterances, exp_dir, resume, shared, progress,
+                         stop_after_steps)
+    run = build_run(config, train_utterances, valid_utterances, Path(exp_dir), resume, dist)
     # only the main process writes files
     with open(run.exp_dir / METRICS_FILE, "a", encoding="utf-8") if run.dist.is_main else nullcontext() as metrics:
         if run.dist.is_main:
@@ -255,9 +253,12 @@ def build_run(config: ExperimentConfig, train_utterances: Sequence[Utterance],
     if dist.is_main:
         remove_stale_temporaries(exp_dir)  # a run killed mid-save leaves its temporary file behind
     cfg = config.train
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
+    if dist.world_size > 1 and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)  # one GPU per process
+    threads = cfg.threads or (dist.cpu_threads() if device.type == "cpu" else 0)
+    if threads > 0:
+        torch.set_num_threads(threads)
     seed_everything(cfg.seed)
     state = read_state(exp_dir / STATE_FILE, config) if resume else None
     data = load_data(config, train_utterances, valid_utterances, state)

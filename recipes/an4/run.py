@@ -17,7 +17,6 @@ Stages (--stage/--stop-stage):
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import random
 import sys
@@ -37,7 +36,7 @@ from asr.lm import build_arpa, write_arpa
 from asr.loading import load_model
 from asr.manifest import Utterance, read_manifest
 from asr.recipe import Stages, prepared, recipe_parser, require_data_dir, run_recipe, trained
-from asr.report import choose_decoding, evaluate_variants, markdown_table, percent, results_header
+from asr.report import choose_decoding, epoch_curve, evaluate_variants, markdown_table, percent, results_header
 from asr.text import normalize_text
 from asr.train import train
 from data_prep.an4 import prepare_an4
@@ -133,17 +132,6 @@ def with_lm(recognizer: BaseRecognizer, beam: Decoding, words: list[str], lm: Pa
     return recognizer.with_beam_search(beam, lexicon=words, lm=lm)
 
 
-def epoch_curve(exp: Path) -> str:
-    """Validation WER and CER (greedy) after each epoch, from the training's metrics.jsonl."""
-    records = [json.loads(line) for line in (exp / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    epochs = [r for r in records if "valid_wer" in r]
-    if not epochs:
-        return ""
-    rows = [[r["epoch"], f"{r['train_loss']:.1f}", percent(r["valid_wer"]), percent(r["valid_cer"])] for r in epochs]
-    return ("\n## Learning curve over the epochs (validation speakers, greedy)\n\n"
-            + markdown_table(["epoch", "training loss", "validation WER", "validation CER"], rows))
-
-
 def main() -> int:
     parser = recipe_parser(__doc__, HERE / "config.toml", data_help="the AN4 folder (etc/, wav/)", stages=STAGES)
     parser.add_argument("--valid-speakers", type=int, default=8, help="speakers held out for validation")
@@ -213,7 +201,7 @@ def main() -> int:
                               "time per 100 utterances"], rows)
             + "\n(Time: reading, features, network and search of the whole set on this CPU, per 100 utterances.)\n"
             + lm_order_section(recognizer, sets["train"], tests["dev test"], words, beam, exp, args.compare_lm_orders)
-            + epoch_curve(exp)
+            + epoch_curve(exp / "metrics.jsonl")
             + "\n## Decoding chosen on the validation speakers\n\n"
             + (exp / "decoding_choices.md").read_text()
             + f"\nStored in `{exp / 'model.pt'}` and `{exp / 'model.onnx'}`: beam {beam.beam_size}, LM weight "

@@ -33,7 +33,7 @@ from pathlib import Path
 from asr.augment import ChannelConfig
 from asr.config import ExperimentConfig, load_config
 from asr.decoding import Decoding
-from asr.evaluate import Evaluation
+from asr.evaluate import Evaluation, accuracy
 from asr.lm import build_arpa, write_arpa
 from asr.loading import load_model
 from asr.manifest import Utterance
@@ -148,12 +148,6 @@ def decoders(lm_path: Path, beam: Decoding) -> list:
             ("beam+lexicon+LM", lambda r: r.with_beam_search(beam, lexicon=DIGIT_WORDS, lm=lm_path))]
 
 
-def accuracy(evaluation: Evaluation) -> float:
-    """Share of utterances recognised exactly (for isolated words: word accuracy)."""
-    pairs = zip(evaluation.references, evaluation.hypotheses, strict=True)
-    return sum(r == h for r, h in pairs) / max(1, len(evaluation.references))
-
-
 def train_and_test(config: ExperimentConfig, corpora: Corpora, train_speakers: Sequence[str], held_out: set[str],
                    folder: Path, args, augmentation: Augmentation = Augmentation(),  # noqa: ANN001
                    ) -> dict[str, dict[str, Evaluation]]:
@@ -186,15 +180,25 @@ def speaker_folds(corpora: Corpora, count: int) -> list[set[str]]:
     return folds
 
 
-def score_row(label: str, scores: dict[str, dict[str, Evaluation]], decoder: str) -> list[str]:
-    """One table row: isolated accuracy and connected WER per corpus, AN4 WER."""
-    cells = [label, decoder]
+def score_values(scores: dict[str, dict[str, Evaluation]], decoder: str) -> list[float | None]:
+    """Isolated accuracy and connected WER per corpus, AN4 WER (``None`` for a test set not run)."""
+    values: list[float | None] = []
     for corpus in ("fsdd", "hd_digits"):
         iso, con = scores.get(f"{corpus} isolated"), scores.get(f"{corpus} connected")
-        cells += [percent(accuracy(iso[decoder])) if iso else "", percent(con[decoder].score.wer) if con else ""]
+        values += [accuracy(iso[decoder]) if iso else None, con[decoder].score.wer if con else None]
     an4 = scores.get("an4 strings")
-    cells.append(percent(an4[decoder].score.wer) if an4 else "")
-    return cells
+    values.append(an4[decoder].score.wer if an4 else None)
+    return values
+
+
+def table_row(label: str, decoder: str, values: Sequence[float | None]) -> list[str]:
+    """One table row: ``values`` (:func:`score_values`) in percent, "" for a test set not run."""
+    return [label, decoder] + ["" if value is None else percent(value) for value in values]
+
+
+def score_row(label: str, scores: dict[str, dict[str, Evaluation]], decoder: str) -> list[str]:
+    """One table row of a model's scores with ``decoder``."""
+    return table_row(label, decoder, score_values(scores, decoder))
 
 
 SCORE_HEADERS = ["model", "decoder", "FSDD isolated acc.", "FSDD connected WER", "HD isolated acc.",
@@ -212,11 +216,12 @@ def cross_validate(config: ExperimentConfig, corpora: Corpora, exp: Path, args) 
         scores = train_and_test(config, corpora, [s for s in speakers if s not in held_out], held_out,
                                 exp / f"fold{index}", args)
         for decoder in ("greedy", "beam+lexicon+LM"):
-            rows.append(score_row(f"fold {index}: held out {', '.join(sorted(held_out))}", scores, decoder))
-            means.setdefault(decoder, []).append(rows[-1])
-    for decoder, decoder_rows in means.items():
-        rows.append(["**mean of folds**", decoder] + [mean_percent([r[c] for r in decoder_rows])
-                                                      for c in range(2, len(SCORE_HEADERS))])
+            values = score_values(scores, decoder)
+            rows.append(table_row(f"fold {index}: held out {', '.join(sorted(held_out))}", decoder, values))
+            means.setdefault(decoder, []).append(values)
+    for decoder, fold_values in means.items():  # the mean of the numbers, formatted once
+        columns = zip(*fold_values, strict=True)
+        rows.append(table_row("**mean of folds**", decoder, [mean(column) for column in columns]))
     text = ("## Speaker-independent cross-validation\n\n"
             f"{args.folds} folds; each trains on the other speakers of FSDD and Heidelberg Digits and AN4's "
             f"{len({u.speaker for u in corpora.an4_train})} training speakers, and holds out whole speakers of "
@@ -278,9 +283,10 @@ def ablations(config: ExperimentConfig, corpora: Corpora, held_out: set[str], sp
             + markdown_table(SCORE_HEADERS, rows))
 
 
-def mean_percent(cells: Sequence[str]) -> str:
-    values = [float(c.rstrip("%")) for c in cells if c]
-    return f"{sum(values) / len(values):.2f}%" if values else ""
+def mean(values: Sequence[float | None]) -> float | None:
+    """The mean of the folds that ran that test set (``None`` where none did)."""
+    present = [value for value in values if value is not None]
+    return sum(present) / len(present) if present else None
 
 
 def final_model(config: ExperimentConfig, corpora: Corpora, exp: Path, args) -> str:  # noqa: ANN001

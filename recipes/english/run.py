@@ -55,7 +55,7 @@ from asr.lm import build_arpa, write_arpa
 from asr.loading import load_model
 from asr.manifest import Utterance, read_manifest, write_manifest
 from asr.recipe import Stages, prepared, recipe_parser, require_data_dir, run_recipe, trained
-from asr.report import Variant, evaluate_variants, markdown_table, percent, results_header
+from asr.report import Variant, epoch_curve, evaluate_variants, markdown_table, percent, results_header
 from asr.scoring import score
 from asr.text import normalize_text
 from asr.train import train
@@ -355,16 +355,6 @@ def held_out_section(recognizer: BaseRecognizer, test: Sequence[Utterance], vari
             + markdown_table(["decoder", "time", "real-time factor"], timing))
 
 
-def epoch_curve(exp: Path) -> str:
-    """Validation WER and CER (greedy) after each epoch, from the training's metrics.jsonl."""
-    records = [json.loads(line) for line in (exp / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    rows = [[r["epoch"], f"{r['train_loss']:.1f}", percent(r["valid_wer"]), percent(r["valid_cer"]),
-             f"{r.get('frames_per_second', 0):.0f}"] for r in records if "valid_wer" in r]
-    return ("\n## Learning curve over the epochs (validation speakers, greedy)\n\n"
-            + markdown_table(["epoch", "training loss", "validation WER", "validation CER",
-                              "training frames per second"], rows))
-
-
 def data_section(sets: dict[str, list[Utterance]], train_set: Sequence[Utterance], copies: int, channel: str) -> str:
     rows = []
     for corpus in sorted({u.extra["corpus"] for part in sets.values() for u in part}):
@@ -477,7 +467,7 @@ def main() -> int:
             + f"\nStored in `{exp / 'model.pt'}` and `{exp / 'model.onnx'}`: {recognizer.stored_decoding.summary()}. "
             f"The best character LM ({args.char_lm_order}-gram of the training transcripts, `{chars}`): beam "
             f"{best.beam_size}, LM weight {best.lm_weight}, word score {best.word_score} (in `decoding.json`).\n"
-            + epoch_curve(exp)
+            + epoch_curve(exp / "metrics.jsonl", throughput=True)
             + "\n![training and validation loss](loss.png)\n![validation WER and CER](error_rates.png)\n")
     (exp / "results.md").write_text(text)
     print(text)

@@ -22,7 +22,7 @@ from pathlib import Path
 from asr.adapt import AdaptConfig, adapt
 from asr.config import ExperimentConfig, load_config
 from asr.decoding import Decoding
-from asr.evaluate import Evaluation
+from asr.evaluate import accuracy
 from asr.inference import BaseRecognizer
 from asr.lm import build_arpa, write_arpa
 from asr.loading import load_model
@@ -76,12 +76,6 @@ def with_greedy(recognizer: BaseRecognizer) -> BaseRecognizer:
 
 def with_beam(recognizer: BaseRecognizer, lm: Path | None) -> BaseRecognizer:
     return recognizer.with_beam_search(BEAM, lexicon=DIGIT_WORDS, lm=lm)
-
-
-def accuracy(evaluation: Evaluation) -> float:
-    """Share of recordings recognised exactly (for isolated digits: word accuracy)."""
-    pairs = zip(evaluation.references, evaluation.hypotheses, strict=True)
-    return sum(r == h for r, h in pairs) / len(evaluation.references)
 
 
 def adapted_rows(speaker: str, isolated: list[Utterance], model_path: Path, fold: Path, lm_path: Path, rate: int,
