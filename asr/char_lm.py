@@ -13,15 +13,12 @@ search. Importing this module does not import PyTorch.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterable
-from pathlib import Path
 
-from asr.decode import BeamSearchDecoder
+from asr.decode import BeamSearchDecoder, load_kenlm
 from asr.decoding import Decoding
 from asr.errors import AsrError
-from asr.lm import NgramModel, build_arpa, read_arpa
-from asr.quiet import quiet_stderr
+from asr.lm import NgramModel, arpa_file, build_arpa
 from asr.text import BLANK_INDEX, WORD_SEPARATOR, Vocabulary, normalize_text
 
 
@@ -52,24 +49,17 @@ class CharLMBeamSearchDecoder(BeamSearchDecoder):
         super().__init__(vocab, frame_seconds, dataclasses.replace(decoding, lm_arpa=None))
         self.config = decoding
         from flashlight.lib.text import decoder as fl
-        from flashlight.lib.text.decoder.kenlm import KenLM
-        from flashlight.lib.text.dictionary import Dictionary
 
-        lm = Path(self._tmp.name) / "chars.arpa"
-        lm.write_text(decoding.lm_arpa, encoding="utf-8")
-        arpa = read_arpa(lm)
-        if arpa.order < 2:
-            raise AsrError("a unigram LM: the beam search's KenLM needs an LM of order 2 or more", lm)
-        spelled = [w for w in arpa.vocabulary if w not in ("<s>", "</s>", "<unk>")]
+        lm = arpa_file(decoding.lm_arpa)  # written once per process, never parsed whole
+        if lm.order < 2:
+            raise AsrError("a unigram LM: the beam search's KenLM needs an LM of order 2 or more", lm.path)
+        spelled = [w for w in lm.vocabulary if w not in ("<s>", "</s>", "<unk>")]
         strangers = [w for w in spelled if w not in vocab.tokens]
         if strangers:
             raise AsrError(f"not a character LM of this model: {len(strangers)} of its words are not the model's "
-                           f"tokens (the first {strangers[0]!r}); build it with asr.char_lm.build_char_lm", lm)
-        tokens = Dictionary()  # the LM's vocabulary numbered as the model's tokens (the blank is never scored)
-        for token in vocab.tokens:
-            tokens.add_entry(token)
-        with quiet_stderr():
-            self._lm = KenLM(os.fspath(lm), tokens)
+                           f"tokens (the first {strangers[0]!r}); build it with asr.char_lm.build_char_lm", lm.path)
+        # the LM's vocabulary numbered as the model's tokens (the blank is never scored)
+        self._lm = load_kenlm(lm.path, vocab.tokens)
         cfg = self.config
         options = fl.LexiconFreeDecoderOptions(
             beam_size=cfg.beam_size, beam_size_token=cfg.beam_size_token or len(vocab),

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from asr import lm as arpa_lm
 from asr.decoding import Decoding
 from asr.errors import AsrError
-from asr.lm import read_arpa
 from asr.quiet import quiet_stderr
 from asr.text import BLANK_INDEX, WORD_SEPARATOR, Vocabulary
 
@@ -174,6 +174,40 @@ def with_closing_separator(log_probs: np.ndarray, lengths: np.ndarray, separator
     return out, lengths + 1
 
 
+#: The KenLMs decoders hold, by (file, its size and time, the words in order): a decoder built while another
+#: holds the same LM over the same words shares it (KenLM's model is read-only; each search makes its own states).
+_KENLMS: weakref.WeakValueDictionary[tuple[Any, ...], Any] = weakref.WeakValueDictionary()
+_KENLMS_LOCK = threading.Lock()
+
+
+def load_kenlm(path: str | os.PathLike[str], words: Sequence[str]) -> Any:
+    """flashlight's KenLM over the ARPA file ``path``, ``words`` numbered in this order (its note about binary
+    files silenced), shared with any live decoder that loaded the same. A file KenLM cannot read is an
+    :class:`AsrError`: :func:`asr.lm.read_arpa`'s, naming the bad line, where it finds one, else KenLM's message."""
+    from flashlight.lib.text.decoder.kenlm import KenLM
+    from flashlight.lib.text.dictionary import Dictionary
+
+    stat = os.stat(path)
+    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns, tuple(words))
+    with _KENLMS_LOCK:
+        known = _KENLMS.get(key)
+    if known is not None:
+        return known
+    numbered = Dictionary()  # numbered exactly in this order (create_word_dict goes through a hash map)
+    for word in words:
+        numbered.add_entry(word)
+    try:
+        with quiet_stderr():
+            loaded = KenLM(os.fspath(path), numbered)
+    except RuntimeError as error:
+        arpa_lm.read_arpa(path)
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        raise AsrError(f"KenLM cannot read the language model: {reason}", path) from None
+    with _KENLMS_LOCK:
+        _KENLMS[key] = loaded
+    return loaded
+
+
 class BeamSearchDecoder:
     """CTC beam search with an optional lexicon and an optional word n-gram LM (ARPA), on flashlight-text's
     decoder directly (the library behind torchaudio's ``ctc_decoder``), so it runs without PyTorch.
@@ -189,25 +223,23 @@ class BeamSearchDecoder:
         self.vocab = vocab
         self.frame_seconds = frame_seconds
         self.config = decoding or Decoding.beam()
-        self._tmp = tempfile.TemporaryDirectory(prefix="asr-decoder-")
-        lm: Path | None = None
+        lm: arpa_lm.ArpaFile | None = None
         if self.config.lm_arpa is not None and self.config.lm_unit == "word":
-            lm = Path(self._tmp.name) / "lm.arpa"
-            lm.write_text(self.config.lm_arpa, encoding="utf-8")
+            lm = arpa_lm.arpa_file(self.config.lm_arpa)  # written once per process, never parsed whole
         words: list[str] | None = None
         if self.config.lexicon is not None:
-            words = list(self.config.lexicon)
+            words = list(dict.fromkeys(self.config.lexicon))  # each once: KenLM's dictionary refuses repeats
             check_spellable(words, vocab)
         if lm is not None:
-            arpa = read_arpa(lm)
-            if arpa.order < 2:
+            if lm.order < 2:
                 raise AsrError("a unigram LM: the beam search's KenLM needs an LM of order 2 or more "
-                               "(asr build-lm --order 2)", lm)
-            arpa_words = [w for w in arpa.vocabulary if w not in ("<s>", "</s>", "<unk>")]
+                               "(asr build-lm --order 2)", lm.path)
+            arpa_words = [w for w in lm.vocabulary if w not in ("<s>", "</s>", "<unk>")]
             if words is None:
-                words = sorted(w for w in arpa_words if not vocab.unknown_characters(w))
+                spellable = set(vocab.tokens)  # as vocab.unknown_characters, once for all the LM's words
+                words = sorted(w for w in arpa_words if set(w) <= spellable)
                 if not words:
-                    raise AsrError("no word of the language model can be spelled by the model", lm)
+                    raise AsrError("no word of the language model can be spelled by the model", lm.path)
         self._uses_lexicon = words is not None
         self.words = words
         cfg, size = self.config, len(vocab)
@@ -222,7 +254,8 @@ class BeamSearchDecoder:
             return
         self._word_list = [*words, "<unk>"]
         word_index = {w: i for i, w in enumerate(self._word_list)}
-        self._lm = self._kenlm(lm, word_index) if lm is not None else fl.ZeroLM()
+        # words numbered as in the lexicon
+        self._lm = load_kenlm(lm.path, self._word_list) if lm is not None else fl.ZeroLM()
         start = self._lm.start(False)
         trie = fl.Trie(size, separator)
         for word in words:
@@ -235,18 +268,6 @@ class BeamSearchDecoder:
         options = fl.LexiconDecoderOptions(**common, word_score=cfg.word_score, unk_score=unk_score)
         self._decoder = fl.LexiconDecoder(options, trie, self._lm, separator, BLANK_INDEX, word_index["<unk>"],
                                           [], False)
-
-    @staticmethod
-    def _kenlm(path: str | os.PathLike[str], word_index: dict[str, int]) -> Any:
-        """KenLM over ``path``, words numbered as in the lexicon (its note about binary files silenced)."""
-        from flashlight.lib.text.decoder.kenlm import KenLM
-        from flashlight.lib.text.dictionary import Dictionary
-
-        word_dict = Dictionary()  # numbered exactly as word_index (create_word_dict goes through a hash map)
-        for word in sorted(word_index, key=word_index.get):
-            word_dict.add_entry(word)
-        with quiet_stderr():
-            return KenLM(os.fspath(path), word_dict)
 
     def __call__(self, log_probs: ArrayLike, lengths: ArrayLike) -> list[Transcript]:
         """``(batch, frames, vocab)``, ``(batch,)`` -> one transcript per utterance."""

@@ -231,16 +231,11 @@ def read_lm_text(path: str | os.PathLike[str]) -> str:
 
 
 def lm_counts(arpa_text: str) -> dict[str, int]:
-    """The ``\\data\\`` header of ARPA text: ``{"1": 12, "2": 80}`` (n-gram counts by order)."""
-    counts: dict[str, int] = {}
-    for line in arpa_text.splitlines():
-        line = line.strip()
-        if line.startswith("ngram ") and "=" in line:
-            order, count = line[len("ngram "):].split("=", 1)
-            counts[order.strip()] = int(count)
-        elif counts and line.startswith("\\") and line != "\\data\\":
-            break
-    return counts
+    """The ``\\data\\`` header of ARPA text: ``{"1": 12, "2": 80}`` (n-gram counts by order; the rest of the
+    text is not read)."""
+    from asr.lm import arpa_counts
+
+    return {str(order): count for order, count in arpa_counts(arpa_text).items()}
 
 
 def lm_order(arpa_text: str) -> int:

@@ -3,15 +3,25 @@
 No LM toolkit (KenLM's ``lmplz``, SRILM) is installed here, so :func:`build_arpa` estimates an
 interpolated Kneser-Ney model (single discount per order) and writes it in backoff ARPA form,
 which flashlight's KenLM reader loads directly.
+
+A decoder never parses an LM here: :func:`arpa_file` writes a model file's ARPA text once per process to a file
+KenLM loads, and reads the order from the ``\\data\\`` header and the vocabulary from the 1-gram section only
+(:func:`read_arpa`, the full parse, runs only to name the bad line of a malformed LM).
 """
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import math
 import os
+import shutil
+import tempfile
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from asr.errors import AsrError
 from asr.files import atomic_open
@@ -201,3 +211,98 @@ def read_arpa(path: str | os.PathLike[str]) -> NgramModel:
     if 1 not in declared or not model.vocabulary:
         raise AsrError("ARPA file has no unigrams", path)
     return model
+
+
+def arpa_counts(text: str) -> dict[int, int]:
+    """The ``\\data\\`` header of ARPA text, read without the rest: n-gram counts by order (``{1: 12, 2: 80}``);
+    ``{}`` without a header."""
+    start = text.find("\\data\\")
+    if start < 0:
+        return {}
+    end = text.find("-grams:", start)
+    counts: dict[int, int] = {}
+    for line in text[start: end if end >= 0 else len(text)].splitlines()[1:]:
+        key, _, value = line.partition("=")
+        parts = key.split()
+        if len(parts) == 2 and parts[0] == "ngram" and parts[1].isdigit() and value.strip().isdigit():
+            counts[int(parts[1])] = int(value)
+    return counts
+
+
+def arpa_unigrams(text: str) -> tuple[str, ...] | None:
+    """The words of ARPA text's 1-gram section, in file order, read by a scan of that section alone; ``None`` if
+    it has none, or lines no 1-gram has (:func:`read_arpa` then names the bad line)."""
+    header = text.find("\n\\1-grams:")
+    if header < 0:
+        return None
+    start = text.find("\n", header + 1)
+    end = text.find("\n\\", start) if start >= 0 else -1
+    if end < 0:
+        return None
+    words = []
+    for line in text[start:end].splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) not in (2, 3):
+            return None
+        words.append(fields[1])
+    return tuple(words)
+
+
+@dataclass(frozen=True)
+class ArpaFile:
+    """An LM's ARPA text in a file KenLM loads, with what a decoder checks before loading it."""
+
+    path: Path
+    order: int
+    vocabulary: tuple[str, ...]  # the 1-gram words, <s>, </s> and <unk> among them
+
+
+_ARPA_LOCK = threading.Lock()
+_ARPA_FILES: dict[str, ArpaFile] = {}  # by the SHA-256 of the text
+_ARPA_FOLDER: tuple[int, Path] | None = None  # (process id, folder): a forked child makes its own
+
+
+def _remove_folder(pid: int, folder: Path) -> None:
+    if os.getpid() == pid:  # never a parent's folder from a forked child
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _arpa_folder() -> Path:
+    global _ARPA_FOLDER
+    if _ARPA_FOLDER is None or _ARPA_FOLDER[0] != os.getpid():
+        folder = Path(tempfile.mkdtemp(prefix="asr-lm-"))
+        atexit.register(_remove_folder, os.getpid(), folder)
+        _ARPA_FOLDER = (os.getpid(), folder)
+        _ARPA_FILES.clear()
+    return _ARPA_FOLDER[1]
+
+
+def arpa_file(text: str) -> ArpaFile:
+    """ARPA text (a model file's LM) as a file KenLM can load, with its order and vocabulary: written once per
+    process and per LM (the same text again, from any :class:`asr.decoding.Decoding`, is found by its SHA-256),
+    into a folder of this process's that is removed when it exits. The order comes from the ``\\data\\`` header
+    and the vocabulary from the 1-gram section; nothing else is parsed here (KenLM reads the rest), except that
+    text this scan cannot read goes through :func:`read_arpa`, for its error naming the bad line."""
+    data = text.encode("utf-8")
+    digest = hashlib.sha256(data).hexdigest()
+    with _ARPA_LOCK:
+        folder = _arpa_folder()
+        known = _ARPA_FILES.get(digest)
+        if known is not None and known.path.is_file():
+            return known
+        path = folder / f"{digest[:32]}.arpa"
+        try:
+            path.write_bytes(data)
+        except OSError as error:
+            path.unlink(missing_ok=True)
+            raise AsrError(f"cannot write the language model for KenLM: {error.strerror or error}", path) from None
+        counts, vocabulary = arpa_counts(text), arpa_unigrams(text)
+        if counts and 1 in counts and vocabulary:
+            stored = ArpaFile(path, max(counts), vocabulary)
+        else:
+            model = read_arpa(path)  # raises, naming what is wrong, unless only the layout puzzled the scan
+            stored = ArpaFile(path, model.order, tuple(model.vocabulary))
+        _ARPA_FILES[digest] = stored
+        return stored

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from asr.decode import BeamSearchDecoder, GreedyDecoder
-from asr.decoding import Decoding
+from asr.decoding import Decoding, build_decoder
 from asr.lm import build_arpa, write_arpa
 from asr.text import Vocabulary
 
@@ -92,6 +92,58 @@ def test_a_unigram_lm_is_a_clear_error_not_a_kenlm_crash(tmp_path):
     write_arpa(build_arpa(["cat", "cot"], order=1), arpa)
     with pytest.raises(AsrError, match="order 2 or more"):
         BeamSearchDecoder(VOCAB, 0.01, Decoding.beam(lexicon=["cat", "cot"], lm_arpa=arpa.read_text()))
+
+
+def test_decoders_from_one_stored_lm_parse_it_at_most_once_and_decode_alike(tmp_path, monkeypatch):
+    # A model file's LM is ARPA text: building decoders from it (each load, each with_decoding) must not parse
+    # it in Python again and again, nor change what comes out.
+    import asr.lm
+    from asr.char_lm import build_char_lm
+
+    arpa, chars = tmp_path / "lm.arpa", tmp_path / "chars.arpa"
+    write_arpa(build_arpa(["cat no"] * 20 + ["cot"] * 2 + ["yes no"], order=3), arpa)  # an LM no other test has
+    write_arpa(build_char_lm(["cat", "cot no", "yes no"], order=3), chars)
+    text = arpa.read_text()
+    parsed = []
+
+    class CountedModel(asr.lm.NgramModel):  # what asr.lm.read_arpa fills, however a module imported it
+        def __init__(self, *args, **kwargs):
+            parsed.append(args)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(asr.lm, "NgramModel", CountedModel)
+    lp = emissions(["c", {"o": 0.55, "a": 0.45}, "t", "_", " ", "n", "o"])
+    lengths = torch.tensor([lp.shape[1]])
+    stored = Decoding.beam(beam_size=8, lm_weight=2.0, lm_arpa=text)
+    copied = dataclasses.replace(stored, lm_arpa=(text + "\n")[:-1])  # the same LM in another string
+    decoders = [BeamSearchDecoder(VOCAB, 0.01, d) for d in (stored, stored, copied)]
+    results = [decoder(lp, lengths)[0] for decoder in decoders]
+    assert len(parsed) <= 1
+    assert [r.text for r in results] == ["cat no"] * 3  # the LM's choice: the acoustics alone say "cot no"
+    assert BeamSearchDecoder(VOCAB, 0.01, dataclasses.replace(stored, lm_weight=0.0))(lp, lengths)[0].text == "cot no"
+    assert all(r.words == results[0].words for r in results)
+    assert decoders[0].words == ["cat", "cot", "no", "yes"]
+    assert decoders[1]._lm is decoders[0]._lm  # one KenLM for both
+    # the file KenLM reads is the text itself, written once
+    assert asr.lm.arpa_file(copied.lm_arpa).path.read_text() == text
+    # the same for a character LM
+    char_lm = Decoding.beam(beam_size=8, lm_weight=1.0, lm_arpa=chars.read_text(), lm_unit="char")
+    texts = [build_decoder(VOCAB, 0.01, char_lm)(lp, lengths)[0].text for _ in range(2)]
+    assert len(parsed) <= 2 and texts[0] == texts[1] == "cot no"
+
+
+def test_a_malformed_stored_lm_names_its_bad_line():
+    from asr.errors import AsrError
+
+    good = ("\\data\\\nngram 1=3\nngram 2=1\n\n\\1-grams:\n-99\t<s>\n-0.5\tcat\n-0.5\t</s>\n\n"
+            "\\2-grams:\n-0.1\t<s> cat\n\n\\end\\\n")
+    assert BeamSearchDecoder(VOCAB, 0.01, Decoding.beam(lm_arpa=good)).words == ["cat"]
+    with pytest.raises(AsrError, match="probabilities must be numbers"):
+        BeamSearchDecoder(VOCAB, 0.01, Decoding.beam(lm_arpa=good.replace("-0.1\t<s> cat", "x\t<s> cat")))
+    with pytest.raises(AsrError, match="truncated"):
+        BeamSearchDecoder(VOCAB, 0.01, Decoding.beam(lm_arpa=good[:-6]))
+    with pytest.raises(AsrError, match="no word of the language model can be spelled"):
+        BeamSearchDecoder(VOCAB, 0.01, Decoding.beam(lm_arpa=good.replace("cat", "dog")))
 
 
 @pytest.mark.parametrize(("frames", "expected"), [("nnnnoooo", "no"), ("__nnnnoooo  ____nnnooo__", "no no"),
