@@ -91,7 +91,7 @@ def pseudo_label(recognizer: Recognizer, utterances: Sequence[Utterance], keep: 
     for utt, (_, result) in zip(utterances, results, strict=True):
         if isinstance(result, AsrError):
             log.warning("adapt: skipped %s", result)
-        elif result.words:
+        elif result.words and all(w.word != "[unk]" for w in result.words):  # a grammar's rejection: no label
             scored.append((min(w.confidence for w in result.words), utt, result.text))
     scored.sort(key=lambda item: -item[0])
     chosen = scored[: max(1, round(keep * len(utterances)))] if scored else []

@@ -63,6 +63,9 @@ class Decoding:
         # Model files and JSON give lists; a frozen value holds tuples.
         for name in ("lexicon", "grammar"):
             value = getattr(self, name)
+            if isinstance(value, str | os.PathLike):
+                raise AsrError(f"Decoding's {name} holds the words themselves, not {value!r}: read a file or a "
+                               f"built-in with Decoding().overridden({name}=...)")
             if value is not None and not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(value))
         check_decoding(self)
@@ -124,14 +127,19 @@ class Decoding:
 
             parsed = parse_grammar(grammar)
             return dataclasses.replace(self, method="grammar", grammar=parsed.phrases, grammar_loop=parsed.loop,
-                                       **given)
+                                       lexicon=None, lm_arpa=None, lm_unit="word", **given)
         if not named:
             return self
+        grammar_settings = {"rejection", "reject"}
+        if self.method == "grammar" and set(named) <= grammar_settings:  # the stored grammar, tuned
+            return dataclasses.replace(self, **given)
         changes: dict[str, Any] = dict(given)
         if self.method != "beam":
             changes.setdefault("method", "beam")
         if lexicon is not None:
             changes["lexicon"] = read_words(lexicon)
+            if self.lm_unit == "char" and lm is None:  # a character LM decodes without a lexicon: drop it
+                changes.update(lm_arpa=None, lm_unit="word")
         if lm is not None:
             changes.update(lm_arpa=read_lm_text(lm), lm_unit="word")
         return dataclasses.replace(self, grammar=None, grammar_loop=False, **changes)

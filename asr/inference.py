@@ -95,6 +95,7 @@ class BaseRecognizer:
         """A recogniser that shares this one's model (weights, features, settings) and decodes as ``decoding``
         says; this one is unchanged. A lexicon or grammar word the model cannot spell is an error here."""
         other = copy.copy(self)
+        other.metadata = copy.deepcopy(self.metadata)  # the copy's file settings are its own
         other.decoder = build_decoder(self.vocab, self.frame_seconds, decoding)
         other.decoding = decoding
         return other

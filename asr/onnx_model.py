@@ -18,6 +18,7 @@ import numpy as np
 
 from asr.decode import ArrayLike, as_numpy
 from asr.errors import AsrError
+from asr.files import atomic_write_bytes
 from asr.inference import BaseRecognizer
 from asr.spec import ModelSpec, spec_from_dict
 from asr.text import Vocabulary
@@ -76,21 +77,18 @@ class OnnxRecognizer(BaseRecognizer):
             import onnx
         except ImportError:
             raise AsrError("saving an ONNX model needs the onnx package: pip install onnx", path) from None
-        graph = onnx.load(self.path)
+        try:
+            graph = onnx.load(self.path)  # the weights: the file this model was loaded from
+        except Exception as error:  # moved or overwritten since
+            raise AsrError(f"cannot read the ONNX file this model was loaded from ({str(error)[:120]})",
+                           self.path) from None
         kept = [entry for entry in graph.metadata_props if entry.key != METADATA_KEY]
         del graph.metadata_props[:]
         graph.metadata_props.extend(kept)
         entry = graph.metadata_props.add()
         entry.key, entry.value = METADATA_KEY, json.dumps({**self.spec.to_dict(), "graph": self._graph})
-        target = os.fspath(path)
-        os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-        tmp = f"{target}.{os.getpid()}.tmp"
-        try:
-            onnx.save(graph, tmp)
-            os.replace(tmp, target)  # never a half-written model file
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        os.makedirs(os.path.dirname(os.path.abspath(os.fspath(path))), exist_ok=True)
+        atomic_write_bytes(path, graph.SerializeToString())  # never a half-written model file
 
     def log_probs(self, waveforms: Sequence[ArrayLike]) -> tuple[np.ndarray, np.ndarray]:
         """Mono waveforms -> ``(batch, frames', vocab)`` log-probabilities and ``(batch,)`` lengths."""

@@ -90,6 +90,8 @@ class Recognizer(BaseRecognizer):
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the model file (see :mod:`asr.checkpoint`)."""
+        if os.path.splitext(os.fspath(path))[1].lower() != ".pt":
+            raise AsrError("a PyTorch model is saved as a .pt file (asr export writes the .onnx one)", path)
         if self.is_quantized:
             raise AsrError("a quantized recognizer is not saved: save the float model and quantize after loading",
                            path)

@@ -69,7 +69,9 @@ class Transcriber:
         recognizer = self.recognizer
         if phrase_list:
             try:
-                recognizer = recognizer.with_grammar(client_grammar(phrase_list))
+                served = recognizer.decoding  # the server's own --rejection / --reject apply to a client's grammar
+                recognizer = recognizer.with_grammar(client_grammar(phrase_list), rejection=served.rejection,
+                                                     reject=served.reject)
             except AsrError as error:
                 raise RequestError(400, f"phrase_list: {error}") from None
         try:

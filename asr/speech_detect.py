@@ -44,7 +44,7 @@ MIN_LEVEL_DB = -120.0
 class SpeechConfig:
     """How audio is cut into utterances (see the module's docstring)."""
 
-    end_silence_seconds: float = 0.5  # quiet this long ends an utterance
+    end_silence_seconds: float = 0.5  # quiet this long ends an utterance (or pre-roll + tail, if longer)
     max_utterance_seconds: float = 15.0  # an utterance is cut (at a pause) before it grows longer
     pre_roll_seconds: float = 0.15  # audio kept from before the first loud block (soft word onsets)
     tail_seconds: float = 0.15  # audio kept after the last loud block

@@ -53,7 +53,10 @@ class SharedRecognizer:
         ``phrase_list``): exactly one of its phrases per utterance, ``[unk]`` for anything else."""
         from asr.grammar import client_grammar
 
-        return SharedRecognizer(self.recognizer.with_grammar(client_grammar(phrases)), self.lock)
+        served = self.recognizer.decoding  # the server's own --rejection / --reject apply to a client's grammar
+        grammar = client_grammar(phrases)
+        return SharedRecognizer(self.recognizer.with_grammar(grammar, rejection=served.rejection,
+                                                             reject=served.reject), self.lock)
 
 
 class StreamSession:
@@ -100,7 +103,7 @@ class StreamSession:
         if isinstance(rate, float) and rate.is_integer():
             rate = int(rate)  # JSON's 16000.0 is 16000
         self.rate = check_sample_rate(rate)
-        if "phrase_list" in config:  # Vosk's grammar: exactly one of these phrases per utterance
+        if config.get("phrase_list") is not None:  # Vosk's grammar: exactly one of these phrases per utterance
             self.recognizer = self.recognizer.with_grammar(config["phrase_list"])
         words = config.get("words", True)
         if not isinstance(words, bool):
