@@ -142,6 +142,7 @@ def _recipe(name: str):
     return module
 
 
+@pytest.mark.slow  # runs recipe scripts in subprocesses
 def test_each_recipe_on_a_missing_and_an_empty_folder_says_what_it_expected(tmp_path):
     """As a user runs them: a child process per case, one ``error:`` line on stderr, exit status 2."""
     empty = tmp_path / "empty"
@@ -211,6 +212,7 @@ def test_corpus_dir_is_still_accepted(name, tmp_path, capsys):
     assert "nowhere: --data-dir not found" in _one_error_line(capsys.readouterr().err)
 
 
+@pytest.mark.slow  # runs recipe scripts in subprocesses
 def test_an_error_in_the_middle_of_a_recipe_is_one_line_too(yesno_dir, tmp_path):
     """A bad config override surfaces after the data folder is read: still no traceback."""
     process = subprocess.run([sys.executable, str(REPO / "recipes" / "yesno" / "run.py"), "--data-dir",
