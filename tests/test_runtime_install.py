@@ -197,3 +197,15 @@ def test_the_wheel_installs_without_pytorch_and_transcribes(tmp_path, fsdd_dir):
                              env=env, cwd=tmp_path, timeout=300)
     assert process.returncode == 0, process.stderr[-3000:]
     assert process.stdout.strip() == f"{recording}\t{WORD}"
+
+
+@pytest.mark.parametrize("recipe", ["yesno", "digits", "english"])
+def test_a_recipe_without_the_train_extra_says_so_in_one_line(recipe, tmp_path):
+    script = REPO / "recipes" / recipe / "run.py"
+    code = (_HIDE_TRAIN_EXTRA + f"import runpy\nsys.argv = [{str(script)!r}, '--help']\n"
+            f"runpy.run_path({str(script)!r}, run_name='__main__')\n")
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                             env={**_child_env(), "PYTHONPATH": str(REPO)}, timeout=120)
+    lines = [line for line in process.stderr.splitlines() if line.strip()]
+    assert process.returncode == 2 and len(lines) == 1, process.stderr
+    assert lines[0].startswith("error: ") and '.[train]' in lines[0] and "torch" in lines[0]

@@ -1,3 +1,4 @@
+# ruff: noqa: E402
 """CMU AN4: read English from 74 speakers; whole speakers held out for validation and testing.
 
     python recipes/an4/run.py --data-dir ../shared/data/an4 --exp-dir exp/an4
@@ -15,6 +16,10 @@ Stages (--stage/--stop-stage):
 """
 
 from __future__ import annotations
+
+from asr.errors import require_training_packages
+
+require_training_packages("recipes/an4/run.py")  # before the imports that need PyTorch
 
 import dataclasses
 import logging

@@ -1,3 +1,4 @@
+# ruff: noqa: E402
 """Common Voice: train on train.tsv, select on dev.tsv, score test.tsv.
 
     python recipes/commonvoice/run.py --data-dir /data/cv-corpus/en --exp-dir exp/commonvoice [--set train.epochs=2]
@@ -6,6 +7,10 @@
 """
 
 from __future__ import annotations
+
+from asr.errors import require_training_packages
+
+require_training_packages("recipes/commonvoice/run.py")  # before the imports that need PyTorch
 
 import logging
 import sys

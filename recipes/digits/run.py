@@ -1,3 +1,4 @@
+# ruff: noqa: E402
 """English digits for any speaker: one model from FSDD, Heidelberg Digits and AN4's digit strings.
 
     python recipes/digits/run.py --data-dir ../shared/data --exp-dir exp/digits
@@ -18,6 +19,10 @@ connected strings joined from isolated recordings; all audio is read at 8 kHz.
 """
 
 from __future__ import annotations
+
+from asr.errors import require_training_packages
+
+require_training_packages("recipes/digits/run.py")  # before the imports that need PyTorch
 
 import dataclasses
 import logging

@@ -1,3 +1,4 @@
+# ruff: noqa: E402
 """One English model for every task: character CTC on every shared corpus, heard through real rooms and noise.
 
     python recipes/english/run.py --data-dir ../shared/data --exp-dir exp/english             # within 25 minutes
@@ -28,6 +29,10 @@ same command to resume it.
 """
 
 from __future__ import annotations
+
+from asr.errors import require_training_packages
+
+require_training_packages("recipes/english/run.py")  # before the imports that need PyTorch
 
 import dataclasses
 import itertools

@@ -1,3 +1,4 @@
+# ruff: noqa: E402
 """FSDD spoken digits, speaker-independent: isolated and connected digits from unseen voices.
 
     python recipes/fsdd/run.py --data-dir ../shared/data/fsdd --exp-dir exp/fsdd
@@ -10,6 +11,10 @@ held-out speaker without transcripts (pseudo-labels on takes 25-49) and test bot
 """
 
 from __future__ import annotations
+
+from asr.errors import require_training_packages
+
+require_training_packages("recipes/fsdd/run.py")  # before the imports that need PyTorch
 
 import argparse
 import logging

@@ -1,3 +1,4 @@
+# ruff: noqa: E402
 r"""LibriSpeech: train on a training split, select on dev-clean, score dev/test clean and other.
 
     python recipes/librispeech/run.py --data-dir /data/LibriSpeech --exp-dir exp/librispeech \
@@ -7,6 +8,10 @@ r"""LibriSpeech: train on a training split, select on dev-clean, score dev/test 
 """
 
 from __future__ import annotations
+
+from asr.errors import require_training_packages
+
+require_training_packages("recipes/librispeech/run.py")  # before the imports that need PyTorch
 
 import logging
 import sys

@@ -1,3 +1,4 @@
+# ruff: noqa: E402
 """yes/no: Kaldi's customary split (first 31 files train, last 29 test), train, decode, score.
 
     python recipes/yesno/run.py --data-dir ../shared/data/yesno --exp-dir exp/yesno [--seeds 0 1 2]
@@ -11,6 +12,10 @@ results.md shows every seed. Stages (--stage/--stop-stage): 1 manifests, 2 train
 """
 
 from __future__ import annotations
+
+from asr.errors import require_training_packages
+
+require_training_packages("recipes/yesno/run.py")  # before the imports that need PyTorch
 
 import logging
 import sys
