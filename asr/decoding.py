@@ -12,6 +12,7 @@ says all of it for ``/health`` and logs. Importing this module does not import P
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 from collections.abc import Sequence
@@ -231,7 +232,20 @@ def read_words(lexicon: str | os.PathLike[str] | Sequence[str]) -> tuple[str, ..
 
 
 def read_lm_text(path: str | os.PathLike[str]) -> str:
-    """An ARPA file's text, checked now (a clear error here rather than when a decoder is built)."""
+    """An ARPA file's text, checked now (a clear error here rather than when a decoder is built); checked once
+    per file as it is (a recipe tries several decodings with one LM)."""
+    from asr.lm import read_arpa
+
+    try:
+        found = os.stat(path)
+    except OSError:
+        read_arpa(path)  # its one-line error for a missing or unreadable file
+        raise
+    return _checked_lm_text(os.path.realpath(path), found.st_mtime_ns, found.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _checked_lm_text(path: str, mtime_ns: int, size: int) -> str:
     from asr.lm import read_arpa
 
     read_arpa(path)
@@ -247,8 +261,9 @@ def lm_counts(arpa_text: str) -> dict[str, int]:
 
 
 def lm_order(arpa_text: str) -> int:
-    counts = lm_counts(arpa_text)
-    return max((int(order) for order in counts), default=0)
+    from asr.lm import arpa_counts
+
+    return max(arpa_counts(arpa_text), default=0)
 
 
 def build_decoder(vocab: Any, frame_seconds: float, decoding: Decoding) -> Any:
