@@ -240,8 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="export a model to ONNX (run by onnxruntime; load it like a .pt file)",
                             description="Writes the network and all settings into one .onnx file; every command "
                             "and asr.load_model accept it in place of model.pt.")
-    export.add_argument("--model", required=True, help="model file (model.pt)")
+    export.add_argument("--model", required=True, help="model file (model.pt; with --int8 also an exported "
+                        "float model.onnx)")
     export.add_argument("--output", required=True, help="ONNX file to write (model.onnx)")
+    export.add_argument("--int8", action="store_true",
+                        help="store the recurrent and output weights as int8 (onnxruntime dynamic quantization): "
+                             "a third of the size, about twice as fast on a CPU")
 
     build_lm = sub.add_parser("build-lm", help="build an ARPA n-gram LM from text",
                               description="Estimate an interpolated Kneser-Ney word n-gram model.")
@@ -455,13 +459,19 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from asr.loading import load_model
-    from asr.onnx_export import export_onnx
+    from asr.onnx_export import export_int8, export_onnx
 
     _check_output(args.output, args.model)
+    if args.int8 and Path(args.model).suffix.lower() == ".onnx":  # an exported float model: int8 from it
+        if not os.path.isfile(args.model):
+            raise AsrError("model file not found", args.model)
+        _make_parent(args.output)
+        print(f"wrote {export_int8(args.model, args.output)} (int8 weights)")
+        return 0
     recognizer = load_model(args.model)
     _make_parent(args.output)
-    path = export_onnx(recognizer, args.output)
-    print(f"wrote {path}")
+    path = export_onnx(recognizer, args.output, int8=args.int8)
+    print(f"wrote {path}{' (int8 weights)' if args.int8 else ''}")
     return 0
 
 

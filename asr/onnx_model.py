@@ -56,6 +56,7 @@ class OnnxRecognizer(BaseRecognizer):
         self.sample_rate = int(graph["sample_rate"])
         self.frame_seconds = float(graph["frame_seconds"])
         self.pad = int(graph["pad"]) if graph["layout"] == 2 else 0  # layout 2: the caller centres the STFT
+        self.is_quantized = bool(graph.get("int8", False))  # weights stored as int8 (asr export --int8)
         self.metadata = spec.metadata
         self._start_decoding(spec.decoding)
 
@@ -66,7 +67,8 @@ class OnnxRecognizer(BaseRecognizer):
                          self.metadata)
 
     def quantized(self) -> OnnxRecognizer:
-        raise AsrError("an ONNX model is not quantized here: use --quantize with the .pt model instead")
+        raise AsrError("an ONNX model is not quantized here: export the .pt model with asr export --int8, or use "
+                       "--quantize with the .pt model")
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write this model as an ``.onnx`` file: the same graph, with this recogniser's spec (its default

@@ -147,3 +147,22 @@ def test_export_command_then_transcribe_with_the_onnx_file(trained_digits, ten_d
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("\tsix")
+
+
+def test_int8_export_of_an_onnx_model_is_smaller_and_transcribes_alike(ten_digits, tmp_path):
+    from asr.loading import packaged_model_path
+
+    source, out = packaged_model_path(), tmp_path / "digits-int8.onnx"
+    run = [sys.executable, "-m", "asr", "export", "--model", str(source), "--output", str(out), "--int8"]
+    done = subprocess.run(run, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "int8" in done.stdout and not done.stderr.strip(), done.stderr
+    assert out.stat().st_size < 0.4 * source.stat().st_size  # 8-bit weights
+    float_model, int8_model = load_model(source), load_model(out)
+    assert int8_model.is_quantized and not float_model.is_quantized
+    assert int8_model.spec.decoding == float_model.spec.decoding  # the settings travel with the weights
+    paths = [u.audio for u in ten_digits]
+    same = [a.text == b.text for a, b in zip(float_model.transcribe(paths), int8_model.transcribe(paths), strict=True)]
+    assert sum(same) >= 9, same  # 8-bit rounding may flip a close call, not the model
+    again = subprocess.run([*run[:5], str(out), "--output", str(tmp_path / "twice.onnx"), "--int8"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode != 0 and "int8 already" in again.stderr and "Traceback" not in again.stderr
