@@ -48,6 +48,9 @@ class TrainConfig:
     threads: int = 0  # intra-op CPU threads; 0 means all cores
     save_every_steps: int = 200  # also write the resume state every N steps (0: only per epoch)
     log_every_steps: int = 50  # metrics log row every N steps
+    # model.pt holds the mean of the last N epochs' weights instead of the best epoch's (0: the best epoch, by
+    # validation WER then loss): one model that is less the luck of one epoch's last batches
+    average_epochs: int = 0
 
 
 @dataclass

@@ -239,6 +239,8 @@ def train(
                                     run.device))
             end_epoch(run, row, metrics)
     if run.dist.is_main:
+        if config.train.average_epochs > 0:
+            save_average(run)
         plot_training(run.exp_dir / METRICS_FILE, run.exp_dir)
     return run.result()
 
@@ -406,11 +408,41 @@ def save_checkpoints(run: Run, row: dict[str, Any]) -> None:
     run.recognizer.metadata = {"config": run.config.to_dict(), "environment": run.environment,
                                "epoch": progress.epoch, "step": progress.step, **_metrics_of(row)}
     now, best = {"wer": row.get("valid_wer", 0.0), "loss": row.get("valid_loss", row["train_loss"])}, progress.best
-    if (now["wer"], now["loss"]) < (best["wer"], best["loss"]) or not run.data.valid_set:
+    averaging = run.config.train.average_epochs > 0
+    if not averaging and ((now["wer"], now["loss"]) < (best["wer"], best["loss"]) or not run.data.valid_set):
         progress.best = now
         run.recognizer.save(run.exp_dir / BEST_FILE)
+    if averaging and progress.epoch > run.config.train.epochs - run.config.train.average_epochs:
+        run.recognizer.save(run.exp_dir / epoch_file(progress.epoch))  # one of the epochs save_average averages
     run.recognizer.save(run.exp_dir / LAST_FILE)
     _save_state(run)
+
+
+def epoch_file(epoch: int) -> str:
+    """The weights after ``epoch`` (1-based), kept for :func:`save_average`."""
+    return f"epoch{epoch}.pt"
+
+
+def save_average(run: Run) -> None:
+    """``model.pt``: the element-wise mean of the last ``average_epochs`` epochs' weights (each saved by
+    :func:`save_checkpoints`, so a resumed run averages the same files), validated like an epoch."""
+    from asr.checkpoint import safe_load
+
+    cfg, last = run.config.train, run.progress.epoch
+    epochs = [e for e in range(last - cfg.average_epochs + 1, last + 1) if (run.exp_dir / epoch_file(e)).is_file()]
+    if not epochs:
+        raise AsrError(f"no epoch weights to average in {run.exp_dir} (average_epochs = {cfg.average_epochs})")
+    states = [safe_load(run.exp_dir / epoch_file(e))["state_dict"] for e in epochs]
+    network = {k[len("network."):]: torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype)
+               for k, v in states[0].items() if k.startswith("network.")}
+    run.network.load_state_dict(network)
+    row = validate(run.network, run.data.extractor, run.data.vocab, run.data.valid_set, run.device) \
+        if run.data.valid_set else {}
+    run.recognizer.metadata = {"config": run.config.to_dict(), "environment": run.environment, "epoch": last,
+                               "step": run.progress.step, "averaged_epochs": epochs, **_metrics_of(row)}
+    run.recognizer.save(run.exp_dir / BEST_FILE)
+    log.info("model.pt: the mean of epochs %d-%d%s", epochs[0], epochs[-1],
+             f": {format_row(row)}" if row else "")
 
 
 def _save_state(run: Run) -> None:

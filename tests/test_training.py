@@ -119,3 +119,20 @@ def test_transcripts_too_long_for_their_audio_are_reported(tmp_path, ten_digits)
     result = train(tiny_config(epochs=1), [*ten_digits, long_text], None, tmp_path, resume=False, progress=False)
     assert [utt_id for utt_id, _ in result.skipped_utterances] == ["too-long"]
     assert "more frames" in result.skipped_utterances[0][1]
+
+
+def test_average_epochs_stores_the_mean_of_the_last_epochs_weights(tmp_path, ten_digits):
+    config = tiny_config(epochs=4, average_epochs=2)
+    result = train(config, ten_digits[:4], ten_digits[:2], tmp_path, resume=False, progress=False)
+    assert sorted(p.name for p in tmp_path.glob("epoch*.pt")) == ["epoch3.pt", "epoch4.pt"]
+    third, fourth = (safe_load(tmp_path / f"epoch{e}.pt")["state_dict"] for e in (3, 4))
+    averaged = safe_load(result.best_model)
+    assert averaged["metadata"]["averaged_epochs"] == [3, 4] and "valid_wer" in averaged["metadata"]
+    for key, weights in averaged["state_dict"].items():
+        if key.startswith("network."):
+            assert torch.allclose(weights, (third[key] + fourth[key]) / 2), key
+    assert not torch.equal(third["network.output.weight"], fourth["network.output.weight"])
+    # resumed after it finished: the same files give the same mean
+    again = train(config, ten_digits[:4], ten_digits[:2], tmp_path, resume=True, progress=False)
+    assert torch.equal(safe_load(again.best_model)["state_dict"]["network.output.weight"],
+                       averaged["state_dict"]["network.output.weight"])
