@@ -23,7 +23,7 @@ a packaged or exported ``.onnx`` model, whose graph holds the features and the n
 - the front ends: ``cli``, ``server`` (FastAPI), ``subtitles``
 
 ``pip install ".[train]"`` adds PyTorch, torchaudio, librosa, matplotlib and onnx for the rest
-(:data:`TRAINING_MODULES`): ``train``, ``train_state``, ``model``, ``features``, ``data``, ``augment``,
+(:data:`TRAINING_MODULES`): ``train``, ``train_state``, ``model``, ``features``, ``data``, ``augment``, ``align``,
 ``config``, ``plots``, ``adapt``, ``recognizer`` (``.pt`` models, ``--quantize``), ``checkpoint``,
 ``onnx_export`` (``asr export``), ``distributed`` (``torchrun``), and the recipes' helpers ``recipe`` and
 ``report``. ``import asr`` imports the runtime only; ``asr.Recognizer`` imports PyTorch when it is first used.
@@ -49,9 +49,9 @@ RUNTIME_MODULES = ("asr.audio", "asr.char_lm", "asr.cli", "asr.confidence", "asr
                    "asr.segment", "asr.server", "asr.spec", "asr.speech_detect", "asr.stream_session",
                    "asr.stream_source", "asr.streaming", "asr.subtitles", "asr.text")
 #: Modules that need the ``[train]`` extra (PyTorch and the rest) when imported or used.
-TRAINING_MODULES = ("asr.adapt", "asr.augment", "asr.checkpoint", "asr.config", "asr.data", "asr.distributed",
-                    "asr.features", "asr.model", "asr.onnx_export", "asr.plots", "asr.recipe", "asr.recognizer",
-                    "asr.report", "asr.train", "asr.train_state")
+TRAINING_MODULES = ("asr.adapt", "asr.align", "asr.augment", "asr.checkpoint", "asr.config", "asr.data",
+                    "asr.distributed", "asr.features", "asr.model", "asr.onnx_export", "asr.plots", "asr.recipe",
+                    "asr.recognizer", "asr.report", "asr.train", "asr.train_state")
 
 
 def __getattr__(name: str) -> Any:

@@ -173,3 +173,62 @@ def make_channel_copies(
         made.append(Utterance(str(path), utt.text, waveform.numel() / sample_rate,
                               {**utt.extra, "id": f"{utt.id}.channel"}))
     return _stamp(output_dir, request, made)
+
+
+def make_spliced(
+    recordings: Sequence[Utterance],
+    word_times: Sequence[Sequence[tuple[float, float]]],
+    count: int,
+    output_dir: str | os.PathLike[str],
+    sample_rate: int,
+    seed: int,
+    words: tuple[int, int] = (1, 8),
+    prefix: str = "spliced",
+) -> list[Utterance]:
+    """Write ``count`` recordings joined from the word pieces of ``recordings``, in word orders they never had.
+
+    ``word_times`` gives, for each recording, each word's piece ``(start, end)`` in seconds, adjacent pieces
+    touching (:func:`asr.align.pause_cuts` of a forced alignment: cut halfway through the pauses); before the
+    first piece lies the recording's lead-in, after the last its tail. A new recording is one recording's
+    lead-in, 1-8 word pieces drawn from any recording and position, and one recording's tail: the corpus's own
+    voice, room and pauses, with any word first or last and next to any other, so that a model cannot learn a
+    word from its place or its neighbours (in the yes/no corpus's usual split every training file opens with
+    "no" and every test file with "yes"). Returns the new utterances (also written as
+    ``output_dir/manifest.jsonl``).
+    """
+    if len(word_times) != len(recordings):
+        raise ValueError("one list of word times per recording")
+    output_dir = Path(output_dir)
+    request = {"kind": "spliced", "count": count, "rate": sample_rate, "seed": seed, "words": list(words),
+               "prefix": prefix, "sources": [u.audio for u in recordings],
+               "times": [[[round(a, 4), round(b, 4)] for a, b in times] for times in word_times]}
+    if (made := _already_made(output_dir, request)) is not None:
+        return made
+    usable = [i for i, (utt, times) in enumerate(zip(recordings, word_times, strict=True))
+              if times and len(times) == len(utt.text.split())]
+    if not usable:
+        raise ValueError("no recording whose word times match its words")
+    pieces = [(i, w) for i in usable for w in range(len(word_times[i]))]
+    rng = random.Random(seed)
+    cache: dict[int, torch.Tensor] = {}
+
+    def audio(index: int, start: float, end: float | None) -> torch.Tensor:
+        if index not in cache:
+            cache[index] = load_audio(recordings[index].audio, sample_rate)
+        return cache[index][int(start * sample_rate) : None if end is None else int(end * sample_rate)]
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    made = []
+    for number in range(count):
+        chosen = [rng.choice(pieces) for _ in range(rng.randint(*words))]
+        lead, tail = rng.choice(usable), rng.choice(usable)
+        parts = [audio(lead, 0.0, word_times[lead][0][0])]
+        parts += [audio(index, *word_times[index][word]) for index, word in chosen]
+        parts.append(audio(tail, word_times[tail][-1][1], None))
+        waveform = torch.cat(parts)
+        path = output_dir / f"{prefix}_{number:05d}.wav"
+        write_audio(path, waveform, sample_rate)
+        text = " ".join(recordings[index].text.split()[word] for index, word in chosen)
+        made.append(Utterance(str(path), text, waveform.numel() / sample_rate,
+                              {"id": path.stem, "speaker": recordings[lead].speaker}))
+    return _stamp(output_dir, request, made)

@@ -84,10 +84,10 @@ def test_commonvoice_recipe_on_a_tiny_tree(tmp_path, fsdd_dir):
 
 def test_yesno_recipe_learns_the_test_set(tmp_path, yesno_dir):
     """The whole recipe, as committed, learns the test set: beam search over the two-word lexicon (the model's
-    stored decoding) at most 3 word errors in 232. Its target is Kaldi's 0/232, which it reaches with three seeds
-    on two CPU kinds with one training thread, but not with two threads on the second kind (2/232: the model
-    itself misreads one word): a bound that holds on every machine until the model is robust
-    (recipes/yesno/results.md)."""
+    stored decoding) at most 1 word error in 232. Another CPU trains another model. Since the recipe splices the
+    training words into new orders (a model that learned that every file opens with "no", as every training file
+    does, misread the first "yes" of test files), seeds 0, 2 and 3 reach Kaldi's 0/232 on this CPU and seed 1
+    makes one deletion (recipes/yesno/results.md); the bound is 1 until every seed reaches 0."""
     import re
 
     exp = tmp_path / "yesno"
@@ -95,7 +95,7 @@ def test_yesno_recipe_learns_the_test_set(tmp_path, yesno_dir):
     assert process.returncode == 0, process.stderr[-2000:]
     results = (exp / "results.md").read_text()
     errors = re.search(r"\| test \(29 files, 232 words\) \| beam\+lexicon \| [0-9.]+% \| (\d+)/232 \|", results)
-    assert errors is not None and int(errors.group(1)) <= 3, results
+    assert errors is not None and int(errors.group(1)) <= 1, results
     out = subprocess.run([sys.executable, "-m", "asr", "transcribe", "--model", str(exp / "model.pt"),
                           str(yesno_dir / "0_1_0_1_1_1_0_0.wav")], capture_output=True, text=True)
     assert out.stdout.strip().endswith("\tno yes no yes yes yes no no")
