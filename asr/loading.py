@@ -18,7 +18,7 @@ __all__ = ["DEFAULT_MODEL", "PACKAGED_MODELS", "load_model", "packaged_model_nam
 
 
 #: Models that ship inside the package, by name; ``None`` (no name at all) means the first.
-PACKAGED_MODELS = {"digits": "digits-en.onnx"}
+PACKAGED_MODELS = {"digits": "digits-en.onnx", "digits-int8": "digits-en-int8.onnx"}
 DEFAULT_MODEL = "digits"
 
 
