@@ -50,7 +50,7 @@ def test_adaptation_without_transcripts_improves_accuracy_on_unseen_recordings(t
     unlabelled = [type(u)(u.audio, "", u.duration, u.extra) for u in pool]  # the references are never seen
     reports = adapt(recognizer, unlabelled, AdaptConfig(rounds=2, epochs=3), progress=False)
     after = _accuracy(recognizer, test)
-    assert after >= before + 0.05, (before, after)
+    assert round(after - before, 6) >= 0.05, (before, after)  # fractions of 100 files: 0.82 - 0.77 is 0.05
     # keep 0.8 of 200, less any utterance transcribed as nothing
     assert [r.decoded for r in reports] == [200, 200] and all(100 <= r.kept <= 160 for r in reports)
     assert reports[-1].losses[-1] < reports[0].losses[0]

@@ -24,7 +24,7 @@ def _copy(source: Path, target: Path, fmt: str | None = None, subtype: str | Non
 
 def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(REPO / "recipes" / script), *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=600)
+                          cwd=REPO, timeout=1200)  # the yes/no recipe trains twice: about 5 minutes alone
 
 
 def test_librispeech_recipe_on_a_tiny_tree(tmp_path, fsdd_dir):
