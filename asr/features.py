@@ -20,6 +20,8 @@ from asr.errors import AsrError
 
 #: Added before the logarithm so that digital silence gives a finite value.
 LOG_FLOOR = 1e-6
+#: ``cmn_frames = "speech"``: the utterance mean is taken over the frames within this many dB of its loudest.
+SPEECH_FRAMES_DB = 30.0
 
 
 @dataclass
@@ -35,6 +37,9 @@ class FeatureConfig:
     f_min: float = 20.0  # lowest filterbank edge in Hz
     f_max: float | None = None  # highest edge; None means the Nyquist frequency
     utterance_cmn: bool = False  # subtract each utterance's own mean first (removes channel/microphone colour)
+    # the frames that mean is taken over: "all", or "speech" (within SPEECH_FRAMES_DB of the loudest frame), so
+    # that the silence or room tone around the words, however long, does not shift the features of the words
+    cmn_frames: Literal["all", "speech"] = "all"
 
     def __post_init__(self) -> None:
         if self.kind not in ("fbank", "mfcc"):
@@ -43,6 +48,8 @@ class FeatureConfig:
             raise AsrError("sample_rate, n_mels, win_ms and hop_ms must be positive")
         if self.kind == "mfcc" and not 0 < self.n_mfcc <= self.n_mels:
             raise AsrError(f"n_mfcc must be in 1..n_mels ({self.n_mels}), got {self.n_mfcc}")
+        if self.cmn_frames not in ("all", "speech"):
+            raise AsrError(f"cmn_frames must be 'all' or 'speech', got {self.cmn_frames!r}")
 
     @property
     def dim(self) -> int:
@@ -133,7 +140,18 @@ class FeatureExtractor(nn.Module):
         if not self.config.utterance_cmn:
             return features
         valid = self.valid(features, frames)
-        return features - (features * valid).sum(1, keepdim=True) / frames.clamp(min=1).view(-1, 1, 1).float()
+        if self.config.cmn_frames == "speech":
+            valid = valid * self.speech_frames(features, valid)
+        return features - (features * valid).sum(1, keepdim=True) / valid.sum(1, keepdim=True).clamp(min=1)
+
+    def speech_frames(self, features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """``(batch, frames, 1)`` mask of the frames within :data:`SPEECH_FRAMES_DB` of each row's loudest valid
+        frame, by the frame's power summed over the mel bands (for MFCC, over the log-mel spectrum its cepstra
+        keep)."""
+        log_mels = features @ self.dct.T if self.config.kind == "mfcc" else features
+        level = torch.logsumexp(log_mels, -1, keepdim=True)  # (batch, frames, 1): natural log of the power
+        loudest = torch.where(valid > 0, level, torch.full_like(level, -1e9)).amax(1, keepdim=True)
+        return (level > loudest - SPEECH_FRAMES_DB * math.log(10.0) / 10.0).to(features.dtype)
 
     @staticmethod
     def valid(features: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:

@@ -151,14 +151,21 @@ def make_channel_copies(
     channel: ChannelConfig,
     seed: int,
     speeds: tuple[float, ...] = (1.0,),
+    pad_seconds: tuple[float, float] = (0.0, 0.0),
 ) -> list[Utterance]:
     """Write one copy of each recording through a random simulated channel (and a speed from ``speeds``).
 
-    Returns the copies (also written as ``output_dir/manifest.jsonl``), same transcripts and speakers.
+    With ``pad_seconds`` ``(low, high)``, each copy first gets a lead-in and a tail, each drawn from that range,
+    of digital silence or (half the time) of room tone at -75..-45 dBFS that runs under the words too, before the
+    channel (so a room's reverberation rings into the tail and its noise fills the pauses): corpus clips are cut
+    tight, recordings are not. Returns the copies (also written as ``output_dir/manifest.jsonl``), same
+    transcripts and speakers.
     """
     output_dir = Path(output_dir)
     request = {"kind": "copies", "rate": sample_rate, "channel": repr(channel), "seed": seed, "speeds": list(speeds),
                "sources": [u.audio for u in recordings]}
+    if pad_seconds != (0.0, 0.0):  # only then: the copies made before padding existed keep their stamp
+        request["pad_seconds"] = list(pad_seconds)
     if (made := _already_made(output_dir, request)) is not None:
         return made
     rng = random.Random(seed)
@@ -167,12 +174,25 @@ def make_channel_copies(
     made = []
     for index, utt in enumerate(recordings):
         waveform = speed_perturb(load_audio(utt.audio, sample_rate), rng.choice(speeds), sample_rate)
+        if pad_seconds != (0.0, 0.0):
+            waveform = padded(waveform, sample_rate, pad_seconds, rng, generator)
         waveform = simulate_channel(waveform, sample_rate, channel, generator)
         path = output_dir / f"copy_{index:05d}.wav"
         write_audio(path, waveform, sample_rate)
         made.append(Utterance(str(path), utt.text, waveform.numel() / sample_rate,
                               {**utt.extra, "id": f"{utt.id}.channel"}))
     return _stamp(output_dir, request, made)
+
+
+def padded(waveform: torch.Tensor, sample_rate: int, pad_seconds: tuple[float, float], rng: random.Random,
+           generator: torch.Generator) -> torch.Tensor:
+    """``(samples,)`` with a lead-in and a tail of ``pad_seconds`` (each drawn) of silence, or half the time of
+    room tone at -75..-45 dBFS under the whole of it."""
+    lead, tail = (round(rng.uniform(*pad_seconds) * sample_rate) for _ in range(2))
+    out = torch.nn.functional.pad(waveform, (lead, tail))
+    if rng.random() < 0.5:
+        out = out + room_tone(out.numel(), rng.uniform(-75.0, -45.0), generator)
+    return out
 
 
 def make_spliced(

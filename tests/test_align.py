@@ -81,3 +81,22 @@ def test_spliced_recordings_join_word_pieces_in_new_orders(tmp_path):
     assert first_words == {"yes", "no"}  # any word may open a recording, whatever opened the sources
     again = make_spliced(recordings, times, 30, tmp_path / "out", rate, seed=1, words=(1, 5))
     assert [u.text for u in again] == [u.text for u in made]  # read back, not made again
+
+
+def test_padded_channel_copies_are_longer_by_their_lead_in_and_tail(tmp_path):
+    from asr.augment import ChannelConfig
+    from data_prep.connected import make_channel_copies
+
+    rate = 8000
+    word = (np.sin(np.arange(4000) * 0.3) * 0.5).astype(np.float32)
+    path = tmp_path / "word.wav"
+    sf.write(path, word, rate, subtype="FLOAT")
+    recordings = [Utterance(str(path), "yes", 0.5, {"id": f"w{i}", "speaker": "s"}) for i in range(12)]
+    copies = make_channel_copies(recordings, tmp_path / "copies", rate, ChannelConfig.off(), seed=0,
+                                 pad_seconds=(0.2, 0.6))
+    extra = [u.duration - 0.5 for u in copies]
+    assert all(0.4 - 1e-3 <= e <= 1.2 + 1e-3 for e in extra) and len(set(extra)) > 6
+    assert [u.text for u in copies] == ["yes"] * 12
+    audio, _ = sf.read(copies[0].audio, dtype="float32")
+    lead = audio[: int(0.2 * rate)]
+    assert np.abs(lead).max() < 0.05  # silence or quiet room tone (at most -45 dBFS RMS) before the word

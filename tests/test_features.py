@@ -60,3 +60,43 @@ def test_audio_shorter_than_the_window_still_gives_finite_frames():
         features = extractor.one(torch.randn(length))
         assert features.shape == (length // extractor.hop + 1, 20)
         assert torch.isfinite(features).all()
+
+
+@pytest.mark.parametrize("kind", ["fbank", "mfcc"])
+def test_speech_frames_mean_ignores_the_silence_around_the_words(kind):
+    """``cmn_frames = "speech"``: a word with a second of silence or quiet room tone on each side gets the
+    features it has alone (on its own frames), where the mean over all frames shifts them by far more."""
+    rate = 8000
+    generator = torch.Generator().manual_seed(5)
+    envelope = torch.hann_window(4000, periodic=False) ** 0.5
+    word = torch.sin(torch.arange(4000) * 0.3) * envelope * 0.3 + torch.randn(4000, generator=generator) * 0.02
+    shifts = {}
+    for frames_used in ("all", "speech"):
+        extractor = FeatureExtractor(FeatureConfig(kind=kind, sample_rate=rate, n_mels=40, utterance_cmn=True,
+                                                   cmn_frames=frames_used))
+        for around in ("silence", "room tone"):
+            padded = torch.nn.functional.pad(word, (rate, rate))  # 100 frames each side
+            if around == "room tone":  # under the word too, as in a room
+                padded = padded + torch.randn(padded.numel(), generator=generator) * 10 ** (-60 / 20)
+            alone = extractor.one(padded[rate:-rate])
+            inner = extractor.one(padded)[100 + 5 : 100 + alone.shape[0] - 5]  # the word's frames, edges left out
+            shifts[frames_used, around] = float((inner - alone[5:-5]).abs().mean())
+    for around in ("silence", "room tone"):
+        assert shifts["speech", around] < 0.1, shifts
+        assert shifts["all", around] > 10 * shifts["speech", around], shifts
+
+
+def test_speech_frames_mean_of_a_padded_batch_is_each_rows_own():
+    extractor = FeatureExtractor(FeatureConfig(sample_rate=8000, n_mels=20, utterance_cmn=True, cmn_frames="speech"))
+    waveforms = [torch.randn(n, generator=torch.Generator().manual_seed(n)) * 0.1 for n in (4000, 1500)]
+    batch, frames = extractor(torch.nn.utils.rnn.pad_sequence(waveforms, batch_first=True),
+                              torch.tensor([len(w) for w in waveforms]))
+    for i, waveform in enumerate(waveforms):
+        torch.testing.assert_close(batch[i, : frames[i]], extractor.one(waveform), atol=1e-5, rtol=1e-5)
+
+
+def test_unknown_cmn_frames_is_a_clear_error():
+    from asr.errors import AsrError
+
+    with pytest.raises(AsrError, match="cmn_frames must be 'all' or 'speech'"):
+        FeatureConfig(utterance_cmn=True, cmn_frames="loud")

@@ -14,7 +14,8 @@ Stages (--stage/--stop-stage):
      spk2age), AN4 speakers drawn once, FSDD's george, Heidelberg speakers; yesno's one speaker keeps its
      customary split. The training recordings, plus copies of each through measured rooms, loudspeakers and
      recorded noise, simulated microphones and lines, and 8 kHz narrowband (asr.augment, real acoustics from
-     DATA_DIR/rirs_noise), at perturbed speeds; copies already made are kept (--channel simulated: synthetic
+     DATA_DIR/rirs_noise), at perturbed speeds, with up to 0.6 s of silence or room tone before and after
+     the words (PAD_SECONDS); copies already made are kept (--channel simulated: synthetic
      rooms and noise instead, and --copies 0 none, the ablations). The default run trains on a share of the
      recordings (--train-fraction), every speaker's;
   2. the BiLSTM-CTC over characters, 16 kHz log-mels, 40 ms output frames (resumes from EXP/train_state.pt);
@@ -90,6 +91,9 @@ HELD_OUT_DIGITS = 200
 #: Seeds: the speaker draw, and the copies (copy k of shard j draws from SEED_COPIES + 100 k + j).
 SEED_SPEAKERS, SEED_COPIES = 0, 300
 SPEEDS = (0.9, 1.0, 1.1)
+#: Lead-in and tail of each copy (seconds, each drawn): the digit corpora are cut tight around the words, and
+#: the recordings people bring are not (silence or room tone around the words, asr.speech_detect's pre-roll).
+PAD_SECONDS = (0.0, 0.6)
 #: The channel of the copies. The synthetic room is off: measured ones replace it (the digits ablations found the
 #: synthetic reverberation costing an unseen FSDD voice 5 points); band limits, 8 kHz narrowband and mu-law
 #: make the telephone-band copies through which 8 kHz input still works.
@@ -237,7 +241,7 @@ def copies_in_shards(recordings: Sequence[Utterance], out: Path, rate: int, chan
     sequential filters and FFTs, which a second intra-op thread barely speeds up and a busy CPU slows down."""
     def shard(j: int) -> list[Utterance]:
         return make_channel_copies(recordings[j::workers], out / f"part{j}", rate, channel, seed=seed + j,
-                                   speeds=SPEEDS)
+                                   speeds=SPEEDS, pad_seconds=PAD_SECONDS)
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
