@@ -62,7 +62,7 @@ from asr.errors import AsrError
 from asr.grammar import DIGIT_WORDS
 from asr.inference import BaseRecognizer
 from asr.loading import PACKAGED_MODELS, load_model, packaged_model_name, packaged_model_path
-from asr.manifest import Utterance
+from asr.manifest import Utterance, read_manifest
 from asr.report import markdown_table, percent
 from asr.scoring import score
 from asr.text import normalize_text
@@ -193,6 +193,19 @@ def test_sets(data_dir: Path, files: int, work: Path) -> tuple[list[TestSet], li
             TestSet(f"AN4 short clips (<= {SHORT_SECONDS} s)",
                     draw([u for u in an4 if u.duration <= SHORT_SECONDS], files), False)]
     return [s for s in sets if s.utterances], [an4_source, ocean_source]
+
+
+def manifest_sets(named: Sequence[str], files: int) -> tuple[list[TestSet], list[str]]:
+    """``NAME=PATH`` manifests as test sets (at most ``files`` each, drawn as :func:`draw` draws)."""
+    sets, sources = [], []
+    for item in named:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise SystemExit(f"error: --manifest takes NAME=PATH, got {item!r}")
+        utterances = draw([u for u in read_manifest(path) if u.text], files)
+        sets.append(TestSet(name, utterances, all(is_digit_string(u) for u in utterances)))
+        sources.append(f"{name}: {path}")
+    return [s for s in sets if s.utterances], sources
 
 
 # --- the systems -------------------------------------------------------------------------------------------------
@@ -363,11 +376,18 @@ def main() -> int:
                         help="our models: packaged names or model files (default: every packaged model)")
     parser.add_argument("--files", type=int, default=100, help="at most this many files per test set")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for every system")
+    parser.add_argument("--manifest", nargs="+", default=None, metavar="NAME=PATH",
+                        help="test sets from JSON Lines manifests instead of the five above, such as the English "
+                             "recipe's held-out speakers: 'speechocean762 dev test=exp/english/data/dev_test.jsonl' "
+                             "(a set of digit strings only gets the grammar rows too)")
     parser.add_argument("--examples", type=int, default=0,
                         help="print this many reference / output pairs per system and set to stderr")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-peers-"))
-    sets, sources = test_sets(Path(args.data_dir), args.files, work)
+    if args.manifest:
+        sets, sources = manifest_sets(args.manifest, args.files)
+    else:
+        sets, sources = test_sets(Path(args.data_dir), args.files, work)
     systems = whisper_systems(args.threads) + pocketsphinx_systems(work) + our_systems(args.models, args.threads)
     warm_up = sets[0].utterances[0].audio
     for system in systems:

@@ -424,6 +424,9 @@ def main() -> int:
     check_plan(exp, {"full": args.full, "copies": copies, "corpora": args.corpora, "fraction": fraction,
                      "channel": args.channel}, write=1 in stages)
     sets = split(data_dir, exp / "data", stages, args)
+    for role, name in (("valid", "validation"), ("test", "dev_test")):  # for bench/bench_peers.py --manifest
+        if 1 in stages or not (exp / "data" / f"{name}.jsonl").is_file():
+            write_manifest(exp / "data" / f"{name}.jsonl", sets[role])
     if fraction < 1.0:
         drawn = random.Random(SEED_SPEAKERS).sample(range(len(sets["train"])), round(fraction * len(sets["train"])))
         sets["train"] = [sets["train"][i] for i in sorted(drawn)]
