@@ -64,6 +64,9 @@ TRAIN_CONNECTED = ConnectedConfig(min_words=1, max_words=7, speeds=SPEEDS, gain_
                                   channel=CHANNEL, clean_fraction=0.3, gap_seconds=(0.05, 0.6),
                                   edge_seconds=(0.05, 1.0), room_tone=0.6)
 TEST_CONNECTED = ConnectedConfig(min_words=3, max_words=7)
+#: Lead-in and tail of each channel copy (seconds, each drawn): FSDD and Heidelberg takes are cut tight, and a
+#: take that the speech finder cuts from a recording keeps its pre-roll and tail of the room around it.
+PAD_SECONDS = (0.0, 0.6)
 #: Connected training strings of the default run and of --full's.
 DEFAULT_STRINGS, FULL_STRINGS = 600, 2000
 STAGES = ("prepare the manifests", "cross-validation, learning curve and ablations (as their flags ask)",
@@ -127,14 +130,15 @@ class Augmentation:
 
 def training_set(recordings: Sequence[Utterance], folder: Path, rate: int, connected: int,
                  augmentation: Augmentation, seed: int, extra: Sequence[Utterance] = ()) -> list[Utterance]:
-    """The recordings (and ``extra``), a copy of each through a simulated channel, and connected strings
-    joined from the recordings."""
+    """The recordings (and ``extra``), a copy of each through a simulated channel with silence or room tone
+    around it (:data:`PAD_SECONDS`), and connected strings joined from the recordings."""
     strings = dataclasses.replace(TRAIN_CONNECTED, channel=augmentation.channel, speeds=augmentation.speeds)
     made = list(recordings) + list(extra)
     made += make_connected(recordings, connected, folder / "train_connected", rate, strings, seed=seed)
     if augmentation.channel is not None:
         made += make_channel_copies(list(recordings) + list(extra), folder / "train_channel", rate,
-                                    augmentation.channel, seed=seed + 1, speeds=augmentation.speeds)
+                                    augmentation.channel, seed=seed + 1, speeds=augmentation.speeds,
+                                    pad_seconds=PAD_SECONDS)
     return made
 
 
