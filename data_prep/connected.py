@@ -53,6 +53,10 @@ def _stamp(output_dir: Path, request: dict, made: list[Utterance]) -> list[Utter
     return made
 
 
+#: RMS level range of a quiet room's tone (dB re full scale): what real recordings have where nobody speaks.
+ROOM_TONE_DBFS = (-75.0, -45.0)
+
+
 @dataclass
 class ConnectedConfig:
     """How connected utterances are made."""
@@ -69,7 +73,7 @@ class ConnectedConfig:
     # Real recordings are not digital zeros between words: the share of utterances that get a quiet room tone
     # under the whole utterance (white, pink or brown noise) at an RMS level drawn from ``room_tone_dbfs``.
     room_tone: float = 0.0
-    room_tone_dbfs: tuple[float, float] = (-75.0, -45.0)
+    room_tone_dbfs: tuple[float, float] = ROOM_TONE_DBFS
 
 
 def trim_silence(waveform: torch.Tensor, sample_rate: int, threshold_db: float = -35.0) -> torch.Tensor:
@@ -156,9 +160,9 @@ def make_channel_copies(
     """Write one copy of each recording through a random simulated channel (and a speed from ``speeds``).
 
     With ``pad_seconds`` ``(low, high)``, each copy first gets a lead-in and a tail, each drawn from that range,
-    of digital silence or (half the time) of room tone at -75..-45 dBFS that runs under the words too, before the
-    channel (so a room's reverberation rings into the tail and its noise fills the pauses): corpus clips are cut
-    tight, recordings are not. Returns the copies (also written as ``output_dir/manifest.jsonl``), same
+    of digital silence or (half the time) of room tone (:data:`ROOM_TONE_DBFS`) that runs under the words too,
+    before the channel (so a room's reverberation rings into the tail and its noise fills the pauses): corpus
+    clips are cut tight, recordings are not. Returns the copies (also written as ``output_dir/manifest.jsonl``), same
     transcripts and speakers.
     """
     output_dir = Path(output_dir)
@@ -187,11 +191,11 @@ def make_channel_copies(
 def padded(waveform: torch.Tensor, sample_rate: int, pad_seconds: tuple[float, float], rng: random.Random,
            generator: torch.Generator) -> torch.Tensor:
     """``(samples,)`` with a lead-in and a tail of ``pad_seconds`` (each drawn) of silence, or half the time of
-    room tone at -75..-45 dBFS under the whole of it."""
+    room tone (:data:`ROOM_TONE_DBFS`) under the whole of it."""
     lead, tail = (round(rng.uniform(*pad_seconds) * sample_rate) for _ in range(2))
     out = torch.nn.functional.pad(waveform, (lead, tail))
     if rng.random() < 0.5:
-        out = out + room_tone(out.numel(), rng.uniform(-75.0, -45.0), generator)
+        out = out + room_tone(out.numel(), rng.uniform(*ROOM_TONE_DBFS), generator)
     return out
 
 
