@@ -3,6 +3,7 @@ recordings that are mostly pauses, against the same words unpadded. Prints accur
 onset error, one line per condition.
 
     python bench/bench_padded.py --data-dir ../shared/data [--model digits] [--files 200] [--long 6]
+        [--whole] [--show-errors]
 
 Test material (seeded, the same every run): isolated FSDD and Heidelberg Digits takes, and speechocean762's
 digit strings (26 children and adults no digits model trained on). Each gets 0.5-3 s before and after of one of:
@@ -82,6 +83,7 @@ def main() -> int:
     parser.add_argument("--model", default=None, help="model name or file (default: the packaged default)")
     parser.add_argument("--files", type=int, default=200, help="isolated takes (half FSDD, half Heidelberg)")
     parser.add_argument("--long", type=int, default=6, help="long recordings that are mostly pauses")
+    parser.add_argument("--show-errors", action="store_true", help="print each wrongly read file's timed words")
     parser.add_argument("--whole", action="store_true",
                         help="decode each file whole, without finding its speech first (what segmentation earns)")
     args = parser.parse_args()
@@ -123,6 +125,13 @@ def main() -> int:
                     line += (f"  first-word start within 0.25 s: {within:5.1f}%, within 0.1 s: {within_01:5.1f}% "
                              f"(median error {np.median(errors) if errors else float('nan'):.3f} s)")
                 print(line, flush=True)
+                if args.show_errors:
+                    for index, (path, ref, result) in enumerate(zip(items, refs, results, strict=True)):
+                        if result.text != ref:
+                            kind = ("silence", "white", "real")[index % 3] if label == "padded" else "none"
+                            words = " ".join(f"{w.word}@{w.start:.2f}-{w.end:.2f}" for w in result.words)
+                            onset = f" (sound at {onsets[index]:.2f} s)" if label == "padded" else ""
+                            print(f"    {label} {path[0].name} [{kind}]{onset}: {ref!r} -> {words}")
         takes = isolated_takes(data, random.Random(11), 20 * args.long)
         long_refs, long_paths = [], []
         for index in range(args.long):
