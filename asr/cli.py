@@ -60,6 +60,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _confidence(text: str) -> float:
+    value = _finite_float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to below 1, got {text}")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 65535:
@@ -135,6 +142,9 @@ def _add_decoding_options(parser: argparse.ArgumentParser, quantize: bool = True
     group.add_argument("--reject", action="store_true",
                        help="with a grammar without '[unk]': utterances that fit none of its phrases give an "
                             "empty transcript instead of the nearest phrase")
+    group.add_argument("--min-confidence", type=_confidence, default=None, metavar="C",
+                       help="leave out words whose confidence is below C (0-1; default: the model's, else keep "
+                            "every word); combines with any decoding")
     if quantize:
         group.add_argument("--quantize", action="store_true",
                            help="int8 dynamic quantization of the recurrent and output layers (faster on CPU); "
@@ -162,7 +172,7 @@ def _apply_decoding_options(recognizer, args: argparse.Namespace):  # noqa: ANN0
     decoding = recognizer.stored_decoding.overridden(
         greedy=args.greedy, grammar=args.grammar, lexicon=args.lexicon, lm=args.lm, beam_size=args.beam,
         lm_weight=args.lm_weight, word_score=args.word_score, rejection=args.rejection,
-        reject=True if args.reject else None)
+        reject=True if args.reject else None, min_confidence=args.min_confidence)
     if (args.rejection is not None or args.reject) and decoding.method != "grammar":
         raise AsrError("--rejection and --reject apply to a grammar: give --grammar too (or use a model whose "
                        "stored decoding is one)")

@@ -59,6 +59,10 @@ class Decoding:
     grammar_loop: bool = False  # a sequence of phrases rather than exactly one
     rejection: float | None = None  # how much better than "anything else" a phrase must score; None: the default
     reject: bool = False  # without [unk] in the grammar: rejected utterances give an empty transcript
+    # Words the model gives less than this confidence (0-1) are left out of the transcript; None keeps every
+    # word. For a closed task whose words the model knows well (yes/no), a word below even odds is a sound
+    # it took for a word.
+    min_confidence: float | None = None
 
     def __post_init__(self) -> None:
         # Model files and JSON give lists; a frozen value holds tuples.
@@ -109,8 +113,13 @@ class Decoding:
         a JSON list, a file or a built-in name, see :func:`asr.grammar.parse_grammar`) makes it a grammar;
         a ``lexicon`` (words, or a file of one word per line), an ``lm`` (an ARPA file over words) or any beam
         setting in ``settings`` (``beam_size``, ``lm_weight``, ``word_score``, ...) makes it beam search, keeping
-        the stored lexicon and LM unless replaced.
+        the stored lexicon and LM unless replaced. ``min_confidence`` combines with any of them and changes
+        nothing else.
         """
+        min_confidence = settings.pop("min_confidence", None)
+        if min_confidence is not None:
+            base = self.overridden(greedy=greedy, grammar=grammar, lexicon=lexicon, lm=lm, **settings)
+            return dataclasses.replace(base, min_confidence=min_confidence)
         given = {name: value for name, value in settings.items() if value is not None}
         unknown = sorted(set(given) - {f.name for f in dataclasses.fields(self)})
         if unknown:
@@ -159,12 +168,15 @@ class Decoding:
             parts.append(f"lexicon ({len(self.lexicon)} words)")
         if self.lm_arpa is not None:
             parts.append(f"{self.lm_unit} LM ({lm_order(self.lm_arpa)}-gram, weight {self.lm_weight})")
+        if self.min_confidence is not None:
+            parts.append(f"words below confidence {self.min_confidence} left out")
         return " + ".join(parts)
 
     def describe(self) -> dict[str, Any]:
         """Everything, for ``/health`` and JSON reports: the settings, the lexicon's size and first words, the
         LM's unit, order and n-gram counts, the grammar's phrases; ``summary`` the one-line form."""
-        about: dict[str, Any] = {"summary": self.summary(), "method": self.method}
+        about: dict[str, Any] = {"summary": self.summary(), "method": self.method,
+                                 "min_confidence": self.min_confidence}
         if self.method == "beam":
             about.update(beam_size=self.beam_size, beam_size_token=self.beam_size_token,
                          beam_threshold=self.beam_threshold, word_score=self.word_score, unk_score=self.unk_score)
@@ -195,6 +207,10 @@ def check_decoding(decoding: Decoding) -> None:
         finite["unknown-word score"] = decoding.unk_score
     if decoding.rejection is not None:
         finite["rejection"] = decoding.rejection
+    if decoding.min_confidence is not None and not (isinstance(decoding.min_confidence, int | float)
+                                                    and 0.0 <= decoding.min_confidence < 1.0):
+        raise AsrError(f"the minimum word confidence must be a number from 0 to below 1, got "
+                       f"{decoding.min_confidence!r}")
     for name, value in finite.items():
         if not isinstance(value, int | float) or not math.isfinite(value):
             raise AsrError(f"the {name} must be a finite number, got {value!r}")

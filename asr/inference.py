@@ -34,6 +34,14 @@ MIN_SECONDS = 0.1
 AudioInput = str | os.PathLike[str] | np.ndarray | Any
 
 
+def confident_words(transcript: Transcript, min_confidence: float | None) -> Transcript:
+    """``transcript`` without the words below ``min_confidence`` (all of it when that is None)."""
+    if min_confidence is None or all(w.confidence >= min_confidence for w in transcript.words):
+        return transcript
+    words = [w for w in transcript.words if w.confidence >= min_confidence]
+    return Transcript(" ".join(w.word for w in words), words)
+
+
 def timed_by_sound(transcript: Transcript, samples: np.ndarray, sample_rate: int) -> Transcript:
     """``transcript`` of ``samples`` with each word's times moved to where its sound is
     (:func:`asr.speech_detect.snap_to_sound`)."""
@@ -283,5 +291,6 @@ class BaseRecognizer:
             calibration = Calibration.from_metadata(self.metadata)  # the model's own, fitted on unseen voices
             for i, transcript in zip(chunk, self.decoder(log_probs, lengths), strict=True):
                 transcript = calibration.apply(transcript) if calibration else transcript
+                transcript = confident_words(transcript, self.decoding.min_confidence)
                 results[i] = timed_by_sound(transcript, waveforms[i], self.sample_rate)
         return [r for r in results if r is not None]

@@ -30,16 +30,15 @@ without rejection the one-of-ten grammar gets 80.8% of the 616 held-out isolated
 3e-4, rejects 82.8% of the other speech (spelled letters 94.9%, sentences 99.3%) and keeps 80.2%; AN4's short
 words are still rejected only 7.1% of the time, for the reason below.
 
-Measured 2026-12-02 with the model before, on the 2-core build machine beside a training (1 min 41 s): without rejection the
-one-of-ten grammar gets 69.6% of the 616 held-out isolated digits (stored beam + lexicon 64.9%, greedy 59.3%)
-and the digits loop 20.1% WER on the 134 strings (stored 20.3%). Thresholds 1e-4 to 1e-3 reject 80.9-83.8% of
-the other speech with digit accuracy down 1.4-2.9 points; the default, 3e-4, rejects 82.3% (spelled letters
-94.2%, sentences 96.7%) and keeps 67.2%. But only 13.3% of AN4's short words (yes, no, go, stop, help,
-repeat, ...) are rejected: this model knows nothing but digits and hears "no" as "nine" and "go" as "two" with
-its best token at 0.8-0.99 in every frame, so no score read off its outputs can tell them apart; that takes a
-model that has heard other words. With the loop grammar nothing is rejected at any useful threshold, for the
-same reason (every sound it hears is some digit string).
-"""
+Measured 2026-12-02 with the model before, on the 2-core build machine beside a training (1 min 41 s): without
+rejection the one-of-ten grammar gets 69.6% of the 616 held-out isolated digits (stored beam + lexicon 64.9%,
+greedy 59.3%) and the digits loop 20.1% WER on the 134 strings (stored 20.3%). Thresholds 1e-4 to 1e-3 reject
+80.9-83.8% of the other speech with digit accuracy down 1.4-2.9 points; the default, 3e-4, rejects 82.3% (spelled
+letters 94.2%, sentences 96.7%) and keeps 67.2%. But only 13.3% of AN4's short words (yes, no, go, stop, help,
+repeat, ...) are rejected: this model knows nothing but digits and hears "no" as "nine" and "go" as "two" with its
+best token at 0.8-0.99 in every frame, so no score read off its outputs can tell them apart; that takes a model
+that has heard other words. With the loop grammar nothing is rejected at any useful threshold, for the same reason
+(every sound it hears is some digit string)."""
 
 from __future__ import annotations
 

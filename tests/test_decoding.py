@@ -7,8 +7,10 @@ import dataclasses
 import pytest
 import torch
 
-from asr.decode import BeamSearchDecoder, GreedyDecoder
-from asr.decoding import Decoding, build_decoder
+from asr.decode import BeamSearchDecoder, GreedyDecoder, Transcript, Word
+from asr.decoding import Decoding, build_decoder, check_decoding
+from asr.errors import AsrError
+from asr.inference import confident_words
 from asr.lm import build_arpa, write_arpa
 from asr.text import Vocabulary
 
@@ -175,3 +177,26 @@ def test_subtitles_from_word_times():
     assert to_srt(words) == ("1\n00:00:00,500 --> 00:00:01,300\nyes no\n\n"
                              "2\n00:00:03,000 --> 00:00:03,400\nyes\n")
     assert to_vtt(words).startswith("WEBVTT\n\n00:00:00.500 --> 00:00:01.300\nyes no\n")
+
+
+def test_min_confidence_is_checked_stored_and_kept_across_overrides():
+    with pytest.raises(AsrError, match="minimum word confidence"):
+        check_decoding(Decoding(min_confidence=1.5))
+    stored = Decoding.beam(lexicon=["yes", "no"], min_confidence=0.5)
+    assert Decoding.from_dict(stored.to_dict()) == stored
+    assert "below confidence 0.5" in stored.summary() and stored.describe()["min_confidence"] == 0.5
+    # greedy is the plain best path, nothing stored kept; with a threshold named, greedy with it
+    assert stored.overridden(greedy=True) == Decoding()
+    assert stored.overridden(greedy=True, min_confidence=0.5) == Decoding(min_confidence=0.5)
+    assert stored.overridden(beam_size=4).min_confidence == 0.5  # other flags keep it
+    relaxed = stored.overridden(min_confidence=0.1)
+    assert (relaxed.method, relaxed.lexicon, relaxed.min_confidence) == ("beam", ("yes", "no"), 0.1)
+
+
+def test_confident_words_leaves_out_only_the_words_below_the_threshold():
+    transcript = Transcript("no yes no", [Word("no", 0.0, 0.2, 0.4), Word("yes", 0.5, 0.8, 0.97),
+                                          Word("no", 1.0, 1.2, 0.5)])
+    kept = confident_words(transcript, 0.5)
+    assert kept.text == "yes no" and [w.start for w in kept.words] == [0.5, 1.0]
+    assert confident_words(transcript, None) is transcript
+    assert confident_words(transcript, 0.0).text == "no yes no"

@@ -196,7 +196,8 @@ def test_per_file_errors_say_error_and_an_empty_file_says_so(tmp_path, capsys):
 
 @pytest.mark.parametrize("option", [["--lm-weight", "nan"], ["--lm-weight", "inf"], ["--lm-weight", "-1"],
                                     ["--word-score", "nan"], ["--word-score", "-inf"], ["--beam", "-3"],
-                                    ["--beam", "0"]])
+                                    ["--beam", "0"], ["--min-confidence", "2"], ["--min-confidence", "1"],
+                                    ["--min-confidence", "nan"], ["--min-confidence", "-0.1"]])
 def test_invalid_decoding_numbers_are_refused(option, capsys):
     with pytest.raises(SystemExit) as exited:
         transcribe_main([*option, str(SEVEN)])
