@@ -17,8 +17,9 @@ __all__ = ["DEFAULT_MODEL", "PACKAGED_MODELS", "load_model", "packaged_model_nam
            "packaged_names"]
 
 
-#: Models that ship inside the package, by name; ``None`` (no name at all) means the first.
-PACKAGED_MODELS = {"digits": "digits-en.onnx", "digits-int8": "digits-en-int8.onnx"}
+#: Models that ship inside the package, by name (asr/models/README.md says what each knows); no name at all means
+#: :data:`DEFAULT_MODEL`.
+PACKAGED_MODELS = {"digits": "digits-en.onnx", "digits-int8": "digits-en-int8.onnx", "english": "english-en.onnx"}
 DEFAULT_MODEL = "digits"
 
 
