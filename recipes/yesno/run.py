@@ -45,11 +45,10 @@ from data_prep.yesno import prepare_yesno
 HERE = Path(__file__).resolve().parent
 LEXICON = ["no", "yes"]
 #: The decoding the model file stores and the recipe scores: beam search over the two words, leaving out a word
-#: the model gives less than even odds. Every word four seeds' models output on the test files gets 0.985 or more
-#: (recipes/yesno/results.md); a sound the model
-#: half takes for a word (seed 1 on two threads read a decaying click before the first "yes" of
-#: 1_1_1_1_0_1_0_0 as "no" at 0.40) does not become one. Not tuned to the test files: 0.5 is even odds, far
-#: from both.
+#: the model gives less than even odds. A sound the model half takes for a word (seed 1 on two threads read a
+#: decaying click before the first "yes" of 1_1_1_1_0_1_0_0 as "no" at 0.40) does not become one; every other
+#: word four seeds' models output on the test files gets 0.985 or more (recipes/yesno/results.md). Not fitted to
+#: those figures: 0.5 is even odds, far from both.
 STORED = Decoding.beam(lexicon=LEXICON, min_confidence=0.5)
 EXPECTED = "the yes/no corpus: 60 WAV files named by their words, such as 0_1_0_1_1_1_0_0.wav (0 no, 1 yes)"
 NUM_TRAIN = 31
