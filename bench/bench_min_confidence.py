@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from asr.audio import read_audio  # noqa: E402
 from asr.loading import load_model  # noqa: E402
 from asr.scoring import score  # noqa: E402
-from bench.bench_padded import RATE, room_tone  # noqa: E402
+from bench.bench_padded import RATE, with_room_tone  # noqa: E402
 
 THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
@@ -40,10 +40,7 @@ def padded_copies(items: list[dict], folder: Path, data: Path, seed: int) -> lis
     paths = []
     for index, item in enumerate(items):
         clip = read_audio(item["audio"], RATE)
-        kind = ("silence", "white", "real")[index % 3]
-        under = clip if kind == "silence" else clip + room_tone(kind, (len(clip) + 1) / RATE, rng, noises)[: len(clip)]
-        samples = np.concatenate([room_tone(kind, rng.uniform(0.5, 3.0), rng, noises), under,
-                                  room_tone(kind, rng.uniform(0.5, 3.0), rng, noises)])
+        samples, _ = with_room_tone(clip, ("silence", "white", "real")[index % 3], rng, noises)
         path = folder / f"padded_{index}.wav"
         sf.write(path, samples, RATE)
         paths.append(str(path))

@@ -77,6 +77,18 @@ def room_tone(kind: str, seconds: float, rng: np.random.Generator, noises: list[
     return (tone / (np.sqrt(np.mean(tone**2)) + 1e-12) * level).astype(np.float32)
 
 
+def with_room_tone(clip: np.ndarray, kind: str, rng: np.random.Generator,
+                   noises: list[np.ndarray]) -> tuple[np.ndarray, int]:
+    """``clip`` with 0.5-3 s of ``kind`` room tone (:func:`room_tone`) before and after it, and under it unless
+    the tone is digital silence -> (the padded samples, how many samples come before the clip)."""
+    before = room_tone(kind, rng.uniform(0.5, 3.0), rng, noises)
+    after = room_tone(kind, rng.uniform(0.5, 3.0), rng, noises)
+    if kind != "silence":
+        under = room_tone(kind, len(clip) / RATE, rng, noises)
+        clip = clip + np.pad(under, (0, len(clip) - len(under)))  # seconds -> samples can fall one short
+    return np.concatenate([before, clip, after]), len(before)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default="../shared/data")
@@ -101,13 +113,10 @@ def main() -> int:
             for index, clip in enumerate(clips):
                 plain = Path(tmp) / f"{name[:3]}_{index}_plain.wav"
                 sf.write(plain, clip, RATE)
-                kind = ("silence", "white", "real")[index % 3]
-                before = room_tone(kind, nrng.uniform(0.5, 3.0), nrng, noises)
-                after = room_tone(kind, nrng.uniform(0.5, 3.0), nrng, noises)
+                samples, lead = with_room_tone(clip, ("silence", "white", "real")[index % 3], nrng, noises)
                 padded = Path(tmp) / f"{name[:3]}_{index}_padded.wav"
-                sf.write(padded, np.concatenate([before, clip + room_tone(kind, len(clip) / RATE, nrng, noises)
-                                                 if kind != "silence" else clip, after]), RATE)
-                onsets.append(len(before) / RATE + onset_seconds(clip))
+                sf.write(padded, samples, RATE)
+                onsets.append(lead / RATE + onset_seconds(clip))
                 plain_paths.append(str(plain))
                 padded_paths.append(str(padded))
             for label, paths in (("tight", plain_paths), ("padded", padded_paths)):
