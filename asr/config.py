@@ -51,6 +51,9 @@ class TrainConfig:
     # model.pt holds the mean of the last N epochs' weights instead of the best epoch's (0: the best epoch, by
     # validation WER then loss): one model that is less the luck of one epoch's last batches
     average_epochs: int = 0
+    # fine-tuning: start from this model file's weights, vocabulary and feature statistics instead of random
+    # weights (its features and network must be this config's); "" trains from scratch
+    init_from: str = ""
 
 
 @dataclass

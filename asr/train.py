@@ -14,6 +14,7 @@ Files written to the experiment folder:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -30,7 +31,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from asr.checkpoint import remove_stale_temporaries
+from asr.checkpoint import remove_stale_temporaries, safe_load
 from asr.config import ExperimentConfig
 from asr.data import BucketBatches, Example, collate, feature_statistics, load_examples
 from asr.decode import GreedyDecoder
@@ -42,6 +43,7 @@ from asr.model import AcousticModel
 from asr.plots import plot_training
 from asr.recognizer import Recognizer
 from asr.scoring import score
+from asr.spec import spec_from_dict
 from asr.text import BLANK_INDEX, Vocabulary, normalize_text
 from asr.train_state import Progress, read_state, restore, save_state
 
@@ -263,7 +265,8 @@ def build_run(config: ExperimentConfig, train_utterances: Sequence[Utterance],
         torch.set_num_threads(threads)
     seed_everything(cfg.seed)
     state = read_state(exp_dir / STATE_FILE, config) if resume else None
-    data = load_data(config, train_utterances, valid_utterances, state)
+    start = initial_model(config) if state is None else None
+    data = load_data(config, train_utterances, valid_utterances, state or start)
 
     seed_everything(cfg.seed)  # the same initial weights however much randomness loading the data drew
     network = AcousticModel(config.features.dim, len(data.vocab), config.model).to(device)
@@ -281,6 +284,11 @@ def build_run(config: ExperimentConfig, train_utterances: Sequence[Utterance],
     augment = SpecAugment(config.spec_augment) if cfg.spec_augment else None
 
     progress = Progress()
+    if start is not None:
+        network.load_state_dict({k[len("network."):]: v for k, v in start["state_dict"].items()
+                                 if k.startswith("network.")})
+        if dist.is_main:
+            log.info("fine-tuning from %s", cfg.init_from)
     if state is not None:
         progress = restore(state, network, optimizer, scheduler)
         if dist.is_main:
@@ -291,6 +299,25 @@ def build_run(config: ExperimentConfig, train_utterances: Sequence[Utterance],
     recognizer.metadata = {"config": config.to_dict(), "environment": run_environment}
     return Run(config, exp_dir, dist, device, data, network, model, optimizer, scheduler, batches, augment,
                recognizer, run_environment, progress)
+
+
+def initial_model(config: ExperimentConfig) -> dict[str, Any] | None:
+    """The package of ``train.init_from`` (None when training from scratch), checked to fit ``config``: the
+    same features and network, so its weights and statistics load as they are."""
+    path = config.train.init_from
+    if not path:
+        return None
+    if not Path(path).is_file():
+        raise AsrError("train.init_from: model file not found", path)
+    package = safe_load(path)
+    spec = spec_from_dict(package, path)
+    for name, saved, wanted in (("features", spec.features, dataclasses.asdict(config.features)),
+                                ("model", spec.model, dataclasses.asdict(config.model))):
+        if saved != wanted:
+            differ = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+            raise AsrError(f"train.init_from: the model's [{name}] differs from this config's in "
+                           f"{', '.join(differ)}", path)
+    return {"vocabulary": spec.vocabulary, "state_dict": package["state_dict"]}
 
 
 def load_data(config: ExperimentConfig, train_utterances: Sequence[Utterance],

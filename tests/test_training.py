@@ -76,6 +76,25 @@ def test_resume_refuses_a_different_config_but_goes_on_with_more_epochs(tmp_path
     shutil.rmtree(tmp_path)
 
 
+def test_init_from_fine_tunes_a_trained_model_and_refuses_another_network(trained_digits, ten_digits, tmp_path):
+    config = tiny_config(epochs=1, lr=1e-4)
+    config.train.init_from = str(trained_digits.best_model)
+    tuned = train(config, ten_digits, ten_digits, tmp_path / "tuned", resume=False, progress=False)
+    scratch = train(tiny_config(epochs=1, lr=1e-4), ten_digits, ten_digits, tmp_path / "scratch", resume=False,
+                    progress=False)
+    # the trained weights are where it starts: its one epoch is as right as the model it came from
+    assert tuned.history[0]["valid_wer"] == 0.0 and scratch.history[0]["valid_wer"] > 0.5
+    assert tuned.history[0]["train_loss"] < 0.2 * scratch.history[0]["train_loss"]
+    wider = tiny_config(epochs=1)
+    wider.model.hidden_size *= 2
+    wider.train.init_from = str(trained_digits.best_model)
+    with pytest.raises(AsrError, match=r"\[model\] differs from this config's in hidden_size"):
+        train(wider, ten_digits, None, tmp_path / "wider", resume=False, progress=False)
+    wider.train.init_from = str(tmp_path / "missing.pt")
+    with pytest.raises(AsrError, match="init_from: model file not found"):
+        train(wider, ten_digits, None, tmp_path / "missing", resume=False, progress=False)
+
+
 def test_gru_and_rnn_train(tmp_path, ten_digits):
     for kind in ("gru", "rnn"):
         config = tiny_config(epochs=3)
