@@ -77,7 +77,7 @@ def test_transcribe_grammar_flag(capsys, tmp_path):
 
 
 @pytest.mark.parametrize(("flags", "error"), [
-    (["--grammar", '["yes", "no"]'], "cannot spell"),
+    (["--model", "digits", "--grammar", '["yes", "no"]'], "cannot spell"),
     (["--grammar", '["seven"'], "not valid JSON"),
     (["--grammar", "nosuchgrammar"], "not a JSON list"),
     (["--grammar", "digits", "--greedy"], "--greedy cannot be combined with --grammar"),

@@ -28,7 +28,7 @@ SEVEN = SHARED_DATA / "fsdd" / "recordings" / "7_george_3.wav"
 
 @pytest.fixture(scope="module")
 def digits_model():
-    return asr.load_model()
+    return asr.load_model("digits")
 
 
 def _one_line(text: str) -> str:
@@ -51,7 +51,7 @@ def test_lexicon_list_with_words_the_model_cannot_spell_names_them_and_the_missi
 def test_lexicon_file_with_words_the_model_cannot_spell_is_an_error_not_dropped(tmp_path, capsys):
     lexicon = tmp_path / "words.txt"
     lexicon.write_text("yes\nno\nseven\nquack\n")
-    assert transcribe_main(["--lexicon", str(lexicon), str(SEVEN)]) == 2  # was: 0, "yes" and "quack" dropped
+    assert transcribe_main(["--model", "digits", "--lexicon", str(lexicon), str(SEVEN)]) == 2  # was: 0, "yes" and "quack" dropped
     captured = capsys.readouterr()
     line = _one_line(captured.err)
     assert line.startswith("transcribe: error: ") and str(lexicon) in line
@@ -338,7 +338,8 @@ def test_adapt_rounds_measure_the_loss_without_augmentation(trained_digits, fsdd
 
 def test_models_readme_says_what_the_stored_decoding_does(digits_model):
     readme = (REPO / "asr" / "models" / "README.md").read_text()
-    decoding = readme[readme.index("- **Decoding**"):readme.index("- **Runs on**")]
+    digits = readme[readme.index("## `digits-en.onnx`"):]
+    decoding = digits[digits.index("- **Decoding**"):digits.index("- **Runs on**")]
     weight = digits_model.decoding.lm_weight
     assert f"LM weight {weight:g}" in decoding
     if weight == 0:

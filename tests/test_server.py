@@ -46,8 +46,25 @@ def test_health_reports_the_model_and_limits(digits_server):
     assert answer["decoding"]
 
 
-def test_health_says_the_packaged_default_knows_only_the_ten_digit_words(default_server):
+@pytest.fixture(scope="module")
+def packaged_digits_server():
+    """``asr serve --model digits``: the packaged digits model, by name."""
+    yield from running_server("--model", "digits")
+
+
+def test_health_says_what_the_packaged_default_recognises(default_server):
+    from asr.loading import DEFAULT_MODEL, PACKAGED_MODELS
+
     answer = httpx.get(f"{default_server}/health").json()
+    model = answer["model"]
+    assert model["name"] == DEFAULT_MODEL and model["file"] == PACKAGED_MODELS[DEFAULT_MODEL] and model["packaged"]
+    if DEFAULT_MODEL == "english":  # open vocabulary: any spelling, from a character LM
+        assert model["words"] is None and model["recognises"].startswith("any spelling in these 27 characters")
+        assert answer["sample_rate"] == 16000 and answer["decoding"]["lm"]["unit"] == "char"
+
+
+def test_health_says_the_packaged_digits_model_knows_only_the_ten_digit_words(packaged_digits_server):
+    answer = httpx.get(f"{packaged_digits_server}/health").json()
     model = answer["model"]
     assert model["name"] == "digits" and model["file"] == "digits-en.onnx" and model["packaged"] is True
     assert model["words"] == DIGITS
@@ -59,11 +76,12 @@ def test_health_says_the_packaged_default_knows_only_the_ten_digit_words(default
 
 @pytest.mark.parametrize("given", [None, "digits", "digits-en", "digits-en.onnx", "packaged file"])
 def test_the_packaged_model_is_named_however_it_was_given(given):
-    from asr.loading import packaged_model_path
+    from asr.loading import DEFAULT_MODEL, PACKAGED_MODELS, packaged_model_path
     from asr.server import ModelInfo
 
-    given = str(packaged_model_path()) if given == "packaged file" else given
-    assert ModelInfo.of(given) == ModelInfo("digits", "digits-en.onnx", packaged=True)
+    name = DEFAULT_MODEL if given is None else "digits"
+    given = str(packaged_model_path("digits")) if given == "packaged file" else given
+    assert ModelInfo.of(given) == ModelInfo(name, PACKAGED_MODELS[name], packaged=True)
     mine = ModelInfo.of("/srv/secret/folder/model.pt")
     assert mine == ModelInfo("model.pt", "model.pt") and "secret" not in str(mine)  # the file's name, not its folders
 

@@ -116,8 +116,8 @@ def test_an_empty_file_is_called_empty(page, digits_server, tmp_path):
     assert not page.locator("#player").is_visible()
 
 
-def test_the_page_says_which_model_runs_and_that_it_knows_only_the_digit_words(page, default_model_server):
-    page.goto(default_model_server + "/")
+def test_the_page_says_which_model_runs_and_that_it_knows_only_the_digit_words(page, packaged_digits_server):
+    page.goto(packaged_digits_server + "/")
     page.wait_for_function("document.getElementById('model').textContent.includes('recognises')", timeout=30_000)
     text = page.locator("#model").inner_text()
     assert "digits-en.onnx" in text and "packaged" in text, text
@@ -126,14 +126,14 @@ def test_the_page_says_which_model_runs_and_that_it_knows_only_the_digit_words(p
 
 
 @pytest.fixture(scope="module")
-def default_model_server():
-    """``asr serve`` with the packaged model (no --model) on a loopback port."""
+def packaged_digits_server():
+    """``asr serve --model digits`` (the packaged digits model, by name) on a loopback port."""
     from tests.conftest import running_server
 
-    yield from running_server()
+    yield from running_server("--model", "digits")
 
 
-def test_live_transcription_from_the_microphone(default_model_server, tmp_path):
+def test_live_transcription_from_the_microphone(packaged_digits_server, tmp_path):
     """Chromium's fake microphone plays a WAV of three digits with pauses (it loops it); the live button streams
     it over the WebSocket and the page shows each utterance as a line."""
     import soundfile as sf
@@ -148,7 +148,7 @@ def test_live_transcription_from_the_microphone(default_model_server, tmp_path):
     audio = np.concatenate(parts) + np.random.default_rng(0).normal(0, 3e-4, sum(map(len, parts))).astype(np.float32)
     microphone = tmp_path / "microphone.wav"
     sf.write(microphone, soxr.resample(audio, 8000, 16000), 16000, subtype="PCM_16")
-    expected = httpx.post(f"{default_model_server}/transcribe", files={"file": ("m.wav", microphone.read_bytes())},
+    expected = httpx.post(f"{packaged_digits_server}/transcribe", files={"file": ("m.wav", microphone.read_bytes())},
                           timeout=60).json()["text"].split()
     assert expected == ["seven", "two", "nine"]
 
@@ -158,7 +158,7 @@ def test_live_transcription_from_the_microphone(default_model_server, tmp_path):
         browser = playwright.chromium.launch(executable_path=_chromium(), headless=True, args=flags)
         try:
             page = browser.new_page()
-            page.goto(default_model_server + "/")
+            page.goto(packaged_digits_server + "/")
             page.click("#live")
             page.wait_for_function("document.querySelectorAll('#live-lines .line').length >= 3", timeout=60_000)
             lines = page.locator("#live-lines .line").all_inner_texts()
