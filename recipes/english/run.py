@@ -93,7 +93,7 @@ SEED_SPEAKERS, SEED_COPIES = 0, 300
 SPEEDS = (0.9, 1.0, 1.1)
 #: Lead-in and tail of each copy (seconds, each drawn): the digit corpora are cut tight around the words, and
 #: the recordings people bring are not (silence or room tone around the words, asr.speech_detect's pre-roll).
-PAD_SECONDS = (0.0, 0.6)
+PAD_SECONDS = (0.0, 2.5)
 #: The channel of the copies. The synthetic room is off: measured ones replace it (the digits ablations found the
 #: synthetic reverberation costing an unseen FSDD voice 5 points); band limits, 8 kHz narrowband and mu-law
 #: make the telephone-band copies through which 8 kHz input still works.
