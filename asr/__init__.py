@@ -3,7 +3,7 @@
 Python API::
 
     import asr
-    model = asr.load_model()                      # the packaged digits model: onnxruntime, no PyTorch
+    model = asr.load_model()                      # the packaged English model: onnxruntime, no PyTorch
     model = asr.load_model("exp/model.pt")        # a trained model: needs PyTorch (the [train] extra)
     result = model.transcribe("speech.wav")
     print(result.text, result.words)
@@ -21,6 +21,8 @@ a packaged or exported ``.onnx`` model, whose graph holds the features and the n
 - scoring: ``evaluate``, ``scoring``, ``error_report`` (jiwer), ``manifest``, ``confidence`` (calibrated word
   confidences)
 - the front ends: ``cli``, ``server`` (FastAPI), ``subtitles``
+- int8 weights for an exported model: ``onnx_int8`` (``asr export --model model.onnx --int8``; with the
+  ``onnx`` package, ``pip install ".[onnx]"``, and still no PyTorch)
 
 ``pip install ".[train]"`` adds PyTorch, torchaudio, librosa, matplotlib and onnx for the rest
 (:data:`TRAINING_MODULES`): ``train``, ``train_state``, ``model``, ``features``, ``data``, ``augment``, ``align``,
@@ -45,8 +47,8 @@ __version__ = "0.1.0"
 #: Modules of the runtime install: importable, and used, without PyTorch (see the module docstring).
 RUNTIME_MODULES = ("asr.audio", "asr.char_lm", "asr.cli", "asr.confidence", "asr.decode", "asr.decoding",
                    "asr.error_report", "asr.errors", "asr.evaluate", "asr.files", "asr.grammar", "asr.inference",
-                   "asr.lm", "asr.loading", "asr.manifest", "asr.onnx_model", "asr.quiet", "asr.scoring",
-                   "asr.segment", "asr.server", "asr.spec", "asr.speech_detect", "asr.stream_session",
+                   "asr.lm", "asr.loading", "asr.manifest", "asr.onnx_int8", "asr.onnx_model", "asr.quiet",
+                   "asr.scoring", "asr.segment", "asr.server", "asr.spec", "asr.speech_detect", "asr.stream_session",
                    "asr.stream_source", "asr.streaming", "asr.subtitles", "asr.text")
 #: Modules that need the ``[train]`` extra (PyTorch and the rest) when imported or used.
 TRAINING_MODULES = ("asr.adapt", "asr.align", "asr.augment", "asr.checkpoint", "asr.config", "asr.data",

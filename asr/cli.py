@@ -184,7 +184,8 @@ def _model_help() -> str:
 
     names = "; ".join(f"'{name}' (also '{file}' or '{Path(file).stem}')" for name, file in PACKAGED_MODELS.items())
     return (f"model file (model.pt, or model.onnx from asr export) or a packaged model's name: {names}; default: "
-            f"'{DEFAULT_MODEL}', the packaged English digits model (it knows the words zero to nine only)")
+            f"'{DEFAULT_MODEL}', the packaged English model (open vocabulary; for digits alone, 'digits' or "
+            "--grammar digits)")
 
 
 _MODEL_HELP = _model_help()
@@ -469,15 +470,18 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from asr.loading import load_model
-    from asr.onnx_export import export_int8, export_onnx
 
     _check_output(args.output, args.model)
-    if args.int8 and Path(args.model).suffix.lower() == ".onnx":  # an exported float model: int8 from it
+    if args.int8 and Path(args.model).suffix.lower() == ".onnx":  # an exported float model: int8, no PyTorch
+        from asr.onnx_int8 import export_int8
+
         if not os.path.isfile(args.model):
             raise AsrError("model file not found", args.model)
         _make_parent(args.output)
         print(f"wrote {export_int8(args.model, args.output)} (int8 weights)")
         return 0
+    from asr.onnx_export import export_onnx
+
     recognizer = load_model(args.model)
     _make_parent(args.output)
     path = export_onnx(recognizer, args.output, int8=args.int8)

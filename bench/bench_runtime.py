@@ -44,7 +44,7 @@ from digit_strings import connected_digit_strings  # noqa: E402
 
 from asr.audio import read_audio  # noqa: E402
 from asr.loading import packaged_model_path  # noqa: E402
-from asr.onnx_export import export_int8  # noqa: E402
+from asr.onnx_int8 import export_int8  # noqa: E402
 from asr.onnx_model import OnnxRecognizer, load_onnx_model  # noqa: E402
 from asr.report import markdown_table  # noqa: E402
 from asr.scoring import score  # noqa: E402
