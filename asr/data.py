@@ -23,6 +23,10 @@ from asr.text import Vocabulary, normalize_text
 
 log = logging.getLogger(__name__)
 
+#: The ``extra`` key of an utterance where nobody speaks (room tone, noise): its empty transcript is kept, not
+#: skipped, and teaches the network to stay blank there (data_prep.connected.make_non_speech writes them).
+NON_SPEECH = "non_speech"
+
 
 @dataclass
 class Example:
@@ -86,7 +90,7 @@ def load_examples(
             except AsrError as error:
                 skipped.append((utt.id, str(error)))
                 continue
-            if not targets:
+            if not targets and not utt.extra.get(NON_SPEECH):
                 skipped.append((utt.id, "empty transcript"))
                 continue
             out_frames = -(-features.shape[0] // subsampling)

@@ -199,6 +199,48 @@ def padded(waveform: torch.Tensor, sample_rate: int, pad_seconds: tuple[float, f
     return out
 
 
+def make_non_speech(
+    count: int,
+    output_dir: str | os.PathLike[str],
+    sample_rate: int,
+    channel: ChannelConfig,
+    seed: int,
+    seconds: tuple[float, float] = (0.3, 3.0),
+) -> list[Utterance]:
+    """Write ``count`` clips where nobody speaks, each ``seconds`` long (drawn): a quiet room's tone
+    (:data:`ROOM_TONE_DBFS`) or, half the time where ``channel.real`` holds recorded noise, a stretch of it at
+    such a level, through the channel. Their transcripts are empty and their ``extra`` says ``non_speech``
+    (:data:`asr.data.NON_SPEECH`), so training keeps them: a network that only ever heard utterances with words
+    in them writes words into a stretch of room tone that the speech detector let through."""
+    output_dir = Path(output_dir)
+    request = {"kind": "non_speech", "count": count, "rate": sample_rate, "channel": repr(channel), "seed": seed,
+               "seconds": list(seconds)}
+    if (made := _already_made(output_dir, request)) is not None:
+        return made
+    rng = random.Random(seed)
+    generator = torch.Generator().manual_seed(seed)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    noises = channel.real.noises if channel.real is not None else []
+    made = []
+    for index in range(count):
+        samples = round(rng.uniform(*seconds) * sample_rate)
+        level = rng.uniform(*ROOM_TONE_DBFS)
+        if noises and rng.random() < 0.5:
+            noise = noises[rng.randrange(len(noises))]
+            begin = rng.randrange(max(noise.numel() - samples, 1))
+            waveform = noise[begin : begin + samples].float()
+            waveform = torch.nn.functional.pad(waveform, (0, samples - waveform.numel()))
+            waveform = waveform * (10.0 ** (level / 20.0) / waveform.pow(2).mean().sqrt().clamp_min(1e-12))
+        else:
+            waveform = room_tone(samples, level, generator)
+        waveform = simulate_channel(waveform, sample_rate, channel, generator)
+        path = output_dir / f"non_speech_{index:05d}.wav"
+        write_audio(path, waveform, sample_rate)
+        made.append(Utterance(str(path), "", samples / sample_rate,
+                              {"id": f"non_speech_{index:05d}", "speaker": "none", "non_speech": True}))
+    return _stamp(output_dir, request, made)
+
+
 def make_spliced(
     recordings: Sequence[Utterance],
     word_times: Sequence[Sequence[tuple[float, float]]],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 
 import pytest
@@ -93,6 +94,38 @@ def test_init_from_fine_tunes_a_trained_model_and_refuses_another_network(traine
     wider.train.init_from = str(tmp_path / "missing.pt")
     with pytest.raises(AsrError, match="init_from: model file not found"):
         train(wider, ten_digits, None, tmp_path / "missing", resume=False, progress=False)
+
+
+def test_clips_where_nobody_speaks_are_kept_and_trained_on_as_blank(trained_digits, ten_digits, tmp_path):
+    """Empty transcripts are skipped unless the utterance says ``non_speech``; such clips train (CTC of an empty
+    target: blank throughout) without costing the words. What they earn on real recordings (words no longer
+    written into room tone) is measured by bench/bench_padded.py on the English model."""
+    from asr.augment import ChannelConfig
+    from asr.data import load_examples
+    from asr.features import FeatureExtractor
+    from asr.text import Vocabulary
+    from data_prep.connected import make_non_speech
+
+    channel = ChannelConfig(reverb=0.0)
+    quiet = make_non_speech(8, tmp_path / "quiet", 8000, channel, seed=0)
+    unheard = make_non_speech(6, tmp_path / "unheard", 8000, channel, seed=1)
+    assert all(u.text == "" and u.extra["non_speech"] for u in quiet)
+    config = tiny_config(epochs=4, lr=1e-3)
+    vocab = Vocabulary.from_transcripts(u.text for u in ten_digits)
+    examples, skipped = load_examples(quiet, FeatureExtractor(config.features), vocab, 2)
+    assert len(examples) == 8 and not skipped and all(e.targets.numel() == 0 for e in examples)
+
+    def heard(model_file, utterances):
+        model = load_model(model_file).with_greedy()
+        model.detect_speech = False  # the network itself, not the speech detector, must say nothing here
+        return [r.text for r in model.transcribe([u.audio for u in utterances])]
+
+    config.train.init_from = str(trained_digits.best_model)
+    tuned = train(config, ten_digits + quiet, None, tmp_path / "exp", resume=False, progress=False)
+    assert all(math.isfinite(h["train_loss"]) for h in tuned.history) and not tuned.skipped_utterances
+    tuned = tuned.best_model
+    assert heard(tuned, unheard) == [""] * len(unheard)
+    assert heard(tuned, ten_digits) == [u.text for u in ten_digits]
 
 
 def test_gru_and_rnn_train(tmp_path, ten_digits):

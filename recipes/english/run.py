@@ -14,8 +14,9 @@ Stages (--stage/--stop-stage):
      spk2age), AN4 speakers drawn once, FSDD's george, Heidelberg speakers; yesno's one speaker keeps its
      customary split. The training recordings, plus copies of each through measured rooms, loudspeakers and
      recorded noise, simulated microphones and lines, and 8 kHz narrowband (asr.augment, real acoustics from
-     DATA_DIR/rirs_noise), at perturbed speeds, with up to 0.6 s of silence or room tone before and after
-     the words (PAD_SECONDS); copies already made are kept (--channel simulated: synthetic
+     DATA_DIR/rirs_noise), at perturbed speeds, with up to 2.5 s of silence or room tone before and after
+     the words (PAD_SECONDS), and clips where nobody speaks, room tone and recorded noise with empty transcripts
+     (NON_SPEECH_SHARE); copies already made are kept (--channel simulated: synthetic
      rooms and noise instead, and --copies 0 none, the ablations). The default run trains on a share of the
      recordings (--train-fraction), every speaker's;
   2. the BiLSTM-CTC over characters, 16 kHz log-mels, 40 ms output frames (resumes from EXP/train_state.pt);
@@ -66,7 +67,7 @@ from asr.scoring import score
 from asr.text import normalize_text
 from asr.train import train
 from data_prep.an4 import prepare_an4
-from data_prep.connected import make_channel_copies
+from data_prep.connected import make_channel_copies, make_non_speech
 from data_prep.fsdd import prepare_fsdd
 from data_prep.hd_digits import prepare_hd_digits
 from data_prep.speechocean762 import prepare_speechocean762
@@ -94,6 +95,10 @@ SPEEDS = (0.9, 1.0, 1.1)
 #: Lead-in and tail of each copy (seconds, each drawn): the digit corpora are cut tight around the words, and
 #: the recordings people bring are not (silence or room tone around the words, asr.speech_detect's pre-roll).
 PAD_SECONDS = (0.0, 2.5)
+#: Clips where nobody speaks (room tone, recorded noise; empty transcripts), per training recording: what the
+#: speech detector lets through of a quiet room must come out blank, not as words.
+NON_SPEECH_SHARE = 0.05
+SEED_NON_SPEECH = 500
 #: The channel of the copies. The synthetic room is off: measured ones replace it (the digits ablations found the
 #: synthetic reverberation costing an unseen FSDD voice 5 points); band limits, 8 kHz narrowband and mu-law
 #: make the telephone-band copies through which 8 kHz input still works.
@@ -253,6 +258,20 @@ def copies_in_shards(recordings: Sequence[Utterance], out: Path, rate: int, chan
         torch.set_num_threads(threads)
 
 
+def non_speech_clips(count: int, folder: Path, rate: int, acoustics: Path | None, make: bool) -> list[Utterance]:
+    """``count`` clips of room tone or recorded noise with nobody speaking (:func:`make_non_speech`) through
+    :data:`CHANNEL` with the real acoustics of ``acoustics`` (None: :data:`SIMULATED`): made now (``make``; kept
+    when made before with the same request), or read."""
+    manifest = folder / "manifest.jsonl"
+    if not make:
+        if not manifest.is_file():
+            raise AsrError("no non-speech clips here: run stage 1 first", folder)
+        return read_manifest(manifest)
+    real = RealAcoustics.load(acoustics, rate, **REAL_ACOUSTICS) if acoustics is not None else None
+    channel = SIMULATED if real is None else dataclasses.replace(CHANNEL, real=real)
+    return make_non_speech(count, folder, rate, channel, SEED_NON_SPEECH)
+
+
 def through_8khz(utterances: Sequence[Utterance], folder: Path, rate: int) -> list[Utterance]:
     """The utterances resampled to 8 kHz files (``folder``; kept when made before), as a telephone or an
     8 kHz recorder gives them: the model reads them back at 16 kHz, with nothing above 4 kHz."""
@@ -375,8 +394,10 @@ def data_section(sets: dict[str, list[Utterance]], train_set: Sequence[Utterance
     hours = sum(u.duration for u in train_set) / 3600
     return ("## Data\n\nSpeakers / utterances / minutes per role (whole speakers; yesno's one speaker keeps its "
             "customary split):\n\n" + markdown_table(["corpus", "training", "validation", "development test"], rows)
-            + f"\nTraining set: the training recordings and {copies} {channel}-acoustics copy(ies) of each, "
-            f"{len(train_set)} utterances, {hours:.1f} hours. Held out: whole speakers, at most {HELD_OUT_DIGITS} "
+            + f"\nTraining set: the training recordings, {copies} {channel}-acoustics copy(ies) of each and "
+            f"{sum(bool(u.extra.get('non_speech')) for u in train_set)} clips where nobody speaks (room tone and "
+            f"noise, empty transcripts), {len(train_set)} utterances, {hours:.1f} hours. Held out: whole speakers, "
+            f"at most {HELD_OUT_DIGITS} "
             "recordings of each held-out FSDD and Heidelberg speaker.\n")
 
 
@@ -436,6 +457,8 @@ def main() -> int:
                          ["rirs/*.flac", "noise/*.flac"], option="--acoustics")
     train_set = sets["train"] + acoustic_copies(sets["train"], exp / "copies", rate, acoustics if real else None,
                                                 copies, make=1 in stages)
+    train_set += non_speech_clips(round(NON_SPEECH_SHARE * len(sets["train"])), exp / "non_speech", rate,
+                                  acoustics if real else None, make=1 in stages)
     if stages.last < 2:
         return 0
 
