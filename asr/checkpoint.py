@@ -60,3 +60,9 @@ def safe_load(path: str | os.PathLike[str]) -> dict[str, Any]:
 def model_package(spec: ModelSpec, state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
     """The dictionary stored in a ``.pt`` model file: the spec's fields plus the weights."""
     return {**spec.to_dict(), "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}}
+
+
+def network_weights(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The acoustic network's weights of a model file's ``state_dict`` (its ``network.`` entries, the prefix
+    dropped), as ``AcousticModel.load_state_dict`` takes them."""
+    return {k[len("network."):]: v for k, v in state_dict.items() if k.startswith("network.")}

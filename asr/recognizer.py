@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from asr.checkpoint import atomic_save, model_package, safe_load
+from asr.checkpoint import atomic_save, model_package, network_weights, safe_load
 from asr.decode import ArrayLike
 from asr.decoding import Decoding
 from asr.errors import AsrError
@@ -121,7 +121,7 @@ def recognizer_from_package(package: dict[str, Any], source: str | os.PathLike[s
         extractor = FeatureExtractor(feature_config)
         extractor.set_statistics(state["features.mean"], state["features.std"])
         network = AcousticModel(feature_config.dim, len(vocab), model_config)
-        network.load_state_dict({k[len("network."):]: v for k, v in state.items() if k.startswith("network.")})
+        network.load_state_dict(network_weights(state))
     except (KeyError, TypeError, RuntimeError) as error:
         raise AsrError(f"model file is inconsistent ({type(error).__name__}: {str(error)[:200]})", source) from None
     return Recognizer(extractor, network, vocab, spec.metadata, spec.decoding)

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from asr.checkpoint import remove_stale_temporaries, safe_load
+from asr.checkpoint import network_weights, remove_stale_temporaries, safe_load
 from asr.config import ExperimentConfig
 from asr.data import BucketBatches, Example, collate, feature_statistics, load_examples
 from asr.decode import GreedyDecoder
@@ -285,8 +285,7 @@ def build_run(config: ExperimentConfig, train_utterances: Sequence[Utterance],
 
     progress = Progress()
     if start is not None:
-        network.load_state_dict({k[len("network."):]: v for k, v in start["state_dict"].items()
-                                 if k.startswith("network.")})
+        network.load_state_dict(network_weights(start["state_dict"]))
         if dist.is_main:
             log.info("fine-tuning from %s", cfg.init_from)
     if state is not None:

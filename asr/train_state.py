@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from asr.checkpoint import atomic_save, safe_load
+from asr.checkpoint import atomic_save, network_weights, safe_load
 from asr.config import ExperimentConfig
 from asr.errors import AsrError
 
@@ -52,8 +52,7 @@ def restore(state: dict[str, Any], network: AcousticModel, optimizer: torch.opti
             scheduler: torch.optim.lr_scheduler.LRScheduler) -> Progress:
     """Load ``state`` into the freshly built network, optimiser and scheduler, set both random generators
     where the interrupted run left them, and return its progress."""
-    network.load_state_dict({k[len("network."):]: v for k, v in state["state_dict"].items()
-                             if k.startswith("network.")})
+    network.load_state_dict(network_weights(state["state_dict"]))
     optimizer.load_state_dict(state["optimizer"])
     # the schedule's length is not saved (a lambda): more epochs now stretch it to the new total
     scheduler.load_state_dict(state["scheduler"])

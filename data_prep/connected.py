@@ -30,6 +30,7 @@ from asr.augment import (
     simulate_channel,
     speed_perturb,
 )
+from asr.data import NON_SPEECH
 from asr.files import atomic_write_text
 from asr.manifest import Utterance, read_manifest, write_manifest
 from asr.speech_detect import frame_power
@@ -237,7 +238,7 @@ def make_non_speech(
         path = output_dir / f"non_speech_{index:05d}.wav"
         write_audio(path, waveform, sample_rate)
         made.append(Utterance(str(path), "", samples / sample_rate,
-                              {"id": f"non_speech_{index:05d}", "speaker": "none", "non_speech": True}))
+                              {"id": f"non_speech_{index:05d}", "speaker": "none", NON_SPEECH: True}))
     return _stamp(output_dir, request, made)
 
 

@@ -51,7 +51,8 @@ def test_lexicon_list_with_words_the_model_cannot_spell_names_them_and_the_missi
 def test_lexicon_file_with_words_the_model_cannot_spell_is_an_error_not_dropped(tmp_path, capsys):
     lexicon = tmp_path / "words.txt"
     lexicon.write_text("yes\nno\nseven\nquack\n")
-    assert transcribe_main(["--model", "digits", "--lexicon", str(lexicon), str(SEVEN)]) == 2  # was: 0, "yes" and "quack" dropped
+    # was: 0, "yes" and "quack" dropped
+    assert transcribe_main(["--model", "digits", "--lexicon", str(lexicon), str(SEVEN)]) == 2
     captured = capsys.readouterr()
     line = _one_line(captured.err)
     assert line.startswith("transcribe: error: ") and str(lexicon) in line

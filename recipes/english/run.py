@@ -54,6 +54,7 @@ from asr.audio import load_audio, resample, write_audio
 from asr.augment import ChannelConfig, RealAcoustics
 from asr.char_lm import build_char_lm
 from asr.config import load_config
+from asr.data import NON_SPEECH
 from asr.decoding import Decoding
 from asr.errors import AsrError
 from asr.evaluate import Evaluation
@@ -395,7 +396,7 @@ def data_section(sets: dict[str, list[Utterance]], train_set: Sequence[Utterance
     return ("## Data\n\nSpeakers / utterances / minutes per role (whole speakers; yesno's one speaker keeps its "
             "customary split):\n\n" + markdown_table(["corpus", "training", "validation", "development test"], rows)
             + f"\nTraining set: the training recordings, {copies} {channel}-acoustics copy(ies) of each and "
-            f"{sum(bool(u.extra.get('non_speech')) for u in train_set)} clips where nobody speaks (room tone and "
+            f"{sum(bool(u.extra.get(NON_SPEECH)) for u in train_set)} clips where nobody speaks (room tone and "
             f"noise, empty transcripts), {len(train_set)} utterances, {hours:.1f} hours. Held out: whole speakers, "
             f"at most {HELD_OUT_DIGITS} "
             "recordings of each held-out FSDD and Heidelberg speaker.\n")
