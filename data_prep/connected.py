@@ -161,16 +161,17 @@ def make_channel_copies(
     """Write one copy of each recording through a random simulated channel (and a speed from ``speeds``).
 
     With ``pad_seconds`` ``(low, high)``, each copy first gets a lead-in and a tail, each drawn from that range,
-    of digital silence or (half the time) of room tone (:data:`ROOM_TONE_DBFS`) that runs under the words too,
-    before the channel (so a room's reverberation rings into the tail and its noise fills the pauses): corpus
-    clips are cut tight, recordings are not. Returns the copies (also written as ``output_dir/manifest.jsonl``), same
-    transcripts and speakers.
+    of digital silence or of room tone (:data:`ROOM_TONE_DBFS`) that runs under the words too or only around them
+    (:func:`padded`), before the channel (so a room's reverberation rings into the tail and its noise fills the
+    pauses): corpus clips are cut tight, recordings are not. Returns the copies (also written as
+    ``output_dir/manifest.jsonl``), same transcripts and speakers.
     """
     output_dir = Path(output_dir)
     request = {"kind": "copies", "rate": sample_rate, "channel": repr(channel), "seed": seed, "speeds": list(speeds),
                "sources": [u.audio for u in recordings]}
     if pad_seconds != (0.0, 0.0):  # only then: the copies made before padding existed keep their stamp
         request["pad_seconds"] = list(pad_seconds)
+        request["padding"] = "silence, tone under, tone around"  # copies padded before the third kind are remade
     if (made := _already_made(output_dir, request)) is not None:
         return made
     rng = random.Random(seed)
@@ -191,12 +192,19 @@ def make_channel_copies(
 
 def padded(waveform: torch.Tensor, sample_rate: int, pad_seconds: tuple[float, float], rng: random.Random,
            generator: torch.Generator) -> torch.Tensor:
-    """``(samples,)`` with a lead-in and a tail of ``pad_seconds`` (each drawn) of silence, or half the time of
-    room tone (:data:`ROOM_TONE_DBFS`) under the whole of it."""
+    """``(samples,)`` with a lead-in and a tail of ``pad_seconds`` (each drawn), a third of the time each: digital
+    silence; room tone (:data:`ROOM_TONE_DBFS`) under the whole of it; or room tone in the lead-in and tail only.
+    The last is a recording whose noise floor changes when the words start (a clip spliced into a recording, a
+    noise gate, a phone's noise suppression): a network that never heard it reads a narrow-band voice between
+    full-band room tone as other words."""
     lead, tail = (round(rng.uniform(*pad_seconds) * sample_rate) for _ in range(2))
     out = torch.nn.functional.pad(waveform, (lead, tail))
-    if rng.random() < 0.5:
-        out = out + room_tone(out.numel(), rng.uniform(*ROOM_TONE_DBFS), generator)
+    mode = rng.random()
+    if mode < 2 / 3:
+        tone = room_tone(out.numel(), rng.uniform(*ROOM_TONE_DBFS), generator)
+        if mode >= 1 / 3:  # around the words only
+            tone[lead : lead + waveform.numel()] = 0.0
+        out = out + tone
     return out
 
 

@@ -100,3 +100,32 @@ def test_padded_channel_copies_are_longer_by_their_lead_in_and_tail(tmp_path):
     audio, _ = sf.read(copies[0].audio, dtype="float32")
     lead = audio[: int(0.2 * rate)]
     assert np.abs(lead).max() < 0.05  # silence or quiet room tone (at most -45 dBFS RMS) before the word
+
+
+def test_padding_is_silence_room_tone_under_the_words_or_room_tone_around_them_only():
+    import random
+
+    import torch
+
+    from data_prep.connected import padded
+
+    rate = 8000
+    word = torch.sin(torch.arange(1, 4001) * 0.3) * 0.5
+    rng, generator = random.Random(0), torch.Generator().manual_seed(0)
+    kinds = []
+    for _ in range(60):
+        out = padded(word, rate, (0.2, 0.6), rng, generator)
+        extra = out.numel() - word.numel()
+        assert 0.4 * rate - 1 <= extra <= 1.2 * rate + 1
+        untouched = [s for s in range(extra + 1) if bool((out[s : s + word.numel()] == word).all())]
+        if bool((out[:10] == 0).all()):
+            kinds.append("silence")
+            begin = untouched[0]
+            assert bool((out[:begin] == 0).all()) and bool((out[begin + word.numel() :] == 0).all())
+        elif untouched:  # the words as they were, room tone before and after them
+            kinds.append("around")
+            begin = untouched[0]
+            assert float(out[begin - 10 : begin].abs().min()) > 0 and float(out[-10:].abs().min()) > 0
+        else:
+            kinds.append("under")
+    assert all(12 <= kinds.count(kind) <= 28 for kind in ("silence", "under", "around")), kinds
