@@ -3,7 +3,7 @@
 Python API::
 
     import asr
-    model = asr.load_model()                      # the packaged digits model: onnxruntime, no PyTorch
+    model = asr.load_model()                      # the packaged English model: onnxruntime, no PyTorch
     model = asr.load_model("exp/model.pt")        # a trained model: needs PyTorch (the [train] extra)
     result = model.transcribe("speech.wav")
     print(result.text, result.words)

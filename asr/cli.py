@@ -184,8 +184,8 @@ def _model_help() -> str:
 
     names = "; ".join(f"'{name}' (also '{file}' or '{Path(file).stem}')" for name, file in PACKAGED_MODELS.items())
     return (f"model file (model.pt, or model.onnx from asr export) or a packaged model's name: {names}; default: "
-            f"'{DEFAULT_MODEL}', the packaged English digits model (it knows the words zero to nine only; "
-            "'english' is open-vocabulary English)")
+            f"'{DEFAULT_MODEL}', the packaged open-vocabulary English model ('digits' knows the words zero to "
+            "nine only, and reads them best)")
 
 
 _MODEL_HELP = _model_help()

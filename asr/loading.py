@@ -20,7 +20,7 @@ __all__ = ["DEFAULT_MODEL", "PACKAGED_MODELS", "load_model", "packaged_model_nam
 #: Models that ship inside the package, by name (asr/models/README.md says what each knows); no name at all means
 #: :data:`DEFAULT_MODEL`.
 PACKAGED_MODELS = {"digits": "digits-en.onnx", "digits-int8": "digits-en-int8.onnx", "english": "english-en.onnx"}
-DEFAULT_MODEL = "digits"
+DEFAULT_MODEL = "english"
 
 
 def packaged_model_name(name: str) -> str | None:
@@ -48,8 +48,8 @@ def packaged_model_path(name: str = DEFAULT_MODEL) -> Path:
 def load_model(name_or_path: str | os.PathLike[str] | None = None) -> BaseRecognizer:
     """Load a model: a file written by training (``.pt``, run by PyTorch), one exported with ``asr export``
     (``.onnx``, run by onnxruntime without importing PyTorch), or a packaged model by name (``"digits"``, or its
-    file's name ``"digits-en"`` / ``"digits-en.onnx"``). With no argument, the packaged default model: English
-    digits, isolated or connected, any sample rate. A file of that name in the working folder wins over the
+    file's name ``"digits-en"`` / ``"digits-en.onnx"``). With no argument, the packaged default model: English,
+    open vocabulary (``"english"``), any sample rate. A file of that name in the working folder wins over the
     packaged model.
 
     Everything, the default decoding included, is rebuilt from the file alone.
