@@ -15,10 +15,10 @@ Stages (--stage/--stop-stage):
      customary split. The training recordings, plus copies of each through measured rooms, loudspeakers and
      recorded noise, simulated microphones and lines, and 8 kHz narrowband (asr.augment, real acoustics from
      DATA_DIR/rirs_noise), at perturbed speeds, with up to 2.5 s of silence or room tone before and after
-     the words (PAD_SECONDS), and clips where nobody speaks, room tone and recorded noise with empty transcripts
-     (NON_SPEECH_SHARE); copies already made are kept (--channel simulated: synthetic
-     rooms and noise instead, and --copies 0 none, the ablations). The default run trains on a share of the
-     recordings (--train-fraction), every speaker's;
+     the words, the tone under the words too or around them only (PAD_SECONDS), and clips where nobody
+     speaks, room tone and recorded noise with empty transcripts (NON_SPEECH_SHARE); copies already made are
+     kept (--channel simulated: synthetic rooms and noise instead, and --copies 0 none, the ablations). The
+     default run trains on a share of the recordings (--train-fraction), every speaker's;
   2. the BiLSTM-CTC over characters, 16 kHz log-mels, 40 ms output frames (resumes from EXP/train_state.pt);
   3. on the validation speakers: greedy, lexicon-free beam search, and lexicon-free beam search with a character
      n-gram LM of the training transcripts (open vocabulary: any spelling can come out) at several weights; the
@@ -94,7 +94,8 @@ HELD_OUT_DIGITS = 200
 SEED_SPEAKERS, SEED_COPIES = 0, 300
 SPEEDS = (0.9, 1.0, 1.1)
 #: Lead-in and tail of each copy (seconds, each drawn): the digit corpora are cut tight around the words, and
-#: the recordings people bring are not (silence or room tone around the words, asr.speech_detect's pre-roll).
+#: the recordings people bring are not (silence or room tone around the words, asr.speech_detect's pre-roll;
+#: data_prep.connected.padded: a third each silence, tone under everything, tone around the words only).
 PAD_SECONDS = (0.0, 2.5)
 #: Clips where nobody speaks (room tone, recorded noise; empty transcripts), per training recording: what the
 #: speech detector lets through of a quiet room must come out blank, not as words.
