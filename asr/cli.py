@@ -469,17 +469,13 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from asr.loading import load_model, packaged_model_name, packaged_model_path
+    from asr.loading import load_model, model_file
 
     _check_output(args.output, args.model)
-    source = args.model  # a packaged model's name means its .onnx file, as everywhere else
-    if packaged_model_name(source) is not None and not os.path.exists(source):
-        source = str(packaged_model_path(source))
+    source = str(model_file(args.model))  # a packaged model's name means its .onnx file, as everywhere else
     if args.int8 and Path(source).suffix.lower() == ".onnx":  # an exported float model: int8, no PyTorch
         from asr.onnx_int8 import export_int8
 
-        if not os.path.isfile(source):
-            raise AsrError("model file not found", source)
         _make_parent(args.output)
         print(f"wrote {export_int8(source, args.output)} (int8 weights)")
         return 0

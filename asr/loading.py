@@ -13,7 +13,7 @@ from pathlib import Path
 from asr.errors import AsrError
 from asr.inference import BaseRecognizer
 
-__all__ = ["DEFAULT_MODEL", "PACKAGED_MODELS", "load_model", "packaged_model_name", "packaged_model_path",
+__all__ = ["DEFAULT_MODEL", "PACKAGED_MODELS", "load_model", "model_file", "packaged_model_name", "packaged_model_path",
            "packaged_names"]
 
 
@@ -45,6 +45,22 @@ def packaged_model_path(name: str = DEFAULT_MODEL) -> Path:
     return Path(__file__).resolve().parent / "models" / PACKAGED_MODELS[packaged]
 
 
+def model_file(name_or_path: str | os.PathLike[str] | None = None) -> str | os.PathLike[str]:
+    """The file that :func:`load_model` would load for ``name_or_path``: a packaged model's file for its name (or
+    for ``None``, the default), else the path itself, which must exist."""
+    if name_or_path is None or (isinstance(name_or_path, str) and packaged_model_name(name_or_path) is not None
+                                and not os.path.exists(name_or_path)):
+        path = packaged_model_path(name_or_path or DEFAULT_MODEL)
+        if not path.is_file():
+            raise AsrError("the packaged model file is missing from this installation; reinstall the package or "
+                           "pass a model file", path)
+        return path
+    if not os.path.exists(name_or_path):
+        raise AsrError(f"model file not found (a model is a .pt or .onnx file, or a packaged model's name: "
+                       f"{packaged_names()})", name_or_path)
+    return name_or_path
+
+
 def load_model(name_or_path: str | os.PathLike[str] | None = None) -> BaseRecognizer:
     """Load a model: a file written by training (``.pt``, run by PyTorch), one exported with ``asr export``
     (``.onnx``, run by onnxruntime without importing PyTorch), or a packaged model by name (``"digits"``, or its
@@ -54,16 +70,7 @@ def load_model(name_or_path: str | os.PathLike[str] | None = None) -> BaseRecogn
 
     Everything, the default decoding included, is rebuilt from the file alone.
     """
-    if name_or_path is None or (isinstance(name_or_path, str) and packaged_model_name(name_or_path) is not None
-                                and not os.path.exists(name_or_path)):
-        path = packaged_model_path(name_or_path or DEFAULT_MODEL)
-        if not path.is_file():
-            raise AsrError("the packaged model file is missing from this installation; reinstall the package or "
-                           "pass a model file", path)
-        name_or_path = path
-    if not os.path.exists(name_or_path):
-        raise AsrError(f"model file not found (a model is a .pt or .onnx file, or a packaged model's name: "
-                       f"{packaged_names()})", name_or_path)
+    name_or_path = model_file(name_or_path)
     if Path(name_or_path).suffix.lower() == ".onnx":
         from asr.onnx_model import load_onnx_model
 
