@@ -15,10 +15,15 @@ within an utterance. :class:`UtteranceCutter` is causal (streams start their flo
 :func:`find_utterances`, for audio that is all there, starts it at the audio's own quiet level instead, which is
 the only difference between the two paths (and a clip with no quiet part at all, cut tight around a word, is
 one utterance offline).
+
+Where the room tone before an utterance stops under its words (a clip spliced into a recording, a voice
+recorded at 8 kHz between full-band tone), the cutter loops that tone under the utterance
+(:func:`fill_vanished_floor`): the network hears one noise floor, as in any real room.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +43,15 @@ FLOOR_PERCENTILE = 5.0
 CUT_PAUSE_SECONDS = 0.2
 #: Floor of a block's level, so digital silence gives a finite number.
 MIN_LEVEL_DB = -120.0
+#: Blocks of an utterance this far below the room tone before it: the tone stops where the words are, which no
+#: room does (a clip spliced into a recording, a noise gate), and the floor is filled (:func:`fill_vanished_floor`).
+VANISHED_FLOOR_DB = 6.0
+#: The room tone's level is the median of the quiet blocks in this stretch before an utterance.
+ROOM_TONE_SECONDS = 1.0
+#: The least quiet before an utterance that is taken for its room tone, and the bands it is compared in.
+MIN_ROOM_TONE_SECONDS, FILL_BANDS = 0.2, 8
+#: Room tone quieter than this is not filled: it is digital silence or near it.
+QUIETEST_FILLED_DB = -90.0
 
 
 @dataclass
@@ -147,6 +161,8 @@ class UtteranceCutter:
         self._levels: list[float] = []  # their levels
         self._loud: list[bool] = []  # and whether each was loud
         self._start = 0  # first sample of the open utterance
+        self._room: deque[np.ndarray] = deque(maxlen=round(ROOM_TONE_SECONDS / BLOCK_SECONDS))  # recent quiet
+        self._room_tone: np.ndarray | None = None  # the quiet before the open utterance
         self._lead = 0  # pre-roll blocks at its start
         self._quiet = 0  # quiet blocks since its last loud block
         self.samples_seen = 0  # whole blocks only
@@ -212,7 +228,10 @@ class UtteranceCutter:
                 self._start = self.samples_seen - len(self._blocks) * self.block
                 self._lead = len(self._blocks) - 1
                 self._pre_roll, self._quiet = [], 0
-            elif self._pre_roll_blocks:
+                self._room_tone = np.concatenate(self._room) if self._room else None
+                return []
+            self._room.append(block.copy())
+            if self._pre_roll_blocks:
                 self._pre_roll.append(block.copy())
                 del self._pre_roll[: -self._pre_roll_blocks]
             return []
@@ -248,6 +267,8 @@ class UtteranceCutter:
         blocks after it open the next one (a cut at a pause)."""
         audio, start = self._audio(end), self._start
         speech = sum(self._loud[:end]) * BLOCK_SECONDS >= self.config.min_loud_seconds
+        if speech:
+            audio = fill_vanished_floor(audio, self._room_tone, self.rate, seed=start)
         if end == len(self._blocks) and self._pre_roll_blocks:  # the pause's last blocks: the next one's pre-roll
             beyond_tail = self._blocks[len(audio) // self.block:]
             self._pre_roll = beyond_tail[-self._pre_roll_blocks:]
@@ -257,6 +278,41 @@ class UtteranceCutter:
         if not self._blocks:
             self._quiet = 0
         return (audio, start) if speech else None
+
+
+def band_levels(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``(samples,)`` -> ``(frames, FILL_BANDS)`` level (dB) of each 20 ms frame in equal-width frequency bands."""
+    window = max(2 * FILL_BANDS, round(0.02 * sample_rate))
+    frames = len(samples) // window
+    if frames == 0:
+        return np.zeros((0, FILL_BANDS))
+    spectrum = np.abs(np.fft.rfft(samples[: frames * window].reshape(frames, window), axis=1)) ** 2
+    bands = np.array_split(spectrum[:, 1:], FILL_BANDS, axis=1)
+    return to_db(np.stack([band.mean(axis=1) for band in bands], axis=1) / window**2)
+
+
+def fill_vanished_floor(audio: np.ndarray, room_tone: np.ndarray | None, sample_rate: int, seed: int) -> np.ndarray:
+    """``audio`` ``(samples,)`` of one utterance, with ``room_tone`` (the quiet just before it) looped under the
+    whole of it where, in some frequency band, even its quietest frames fall :data:`VANISHED_FLOOR_DB` below
+    that tone; else ``audio`` unchanged.
+
+    The tone stopping where the words are is what no room does (a clip spliced into a recording, a noise gate, a
+    voice recorded at 8 kHz between full-band room tone), and a network hears the noise floor as part of the
+    voice: FSDD's narrow-band voices between white room tone were read as other words ("eight" as "six") and
+    the same voices with the tone running under them were read right. Where the tone runs under the words
+    already, nothing changes. ``seed`` (the utterance's first sample) picks where the loop starts, so a file
+    decodes the same every time."""
+    if room_tone is None or len(room_tone) < MIN_ROOM_TONE_SECONDS * sample_rate:
+        return audio
+    room = band_levels(room_tone, sample_rate)
+    if room.size == 0 or to_db(np.mean(room_tone.astype(np.float64) ** 2)) <= QUIETEST_FILLED_DB:
+        return audio
+    quietest = np.percentile(band_levels(audio, sample_rate), 10, axis=0) if len(audio) else None
+    if quietest is None or quietest.size == 0 or np.all(quietest >= np.median(room, axis=0) - VANISHED_FLOOR_DB):
+        return audio
+    offset = seed % len(room_tone)
+    under = np.resize(np.roll(room_tone, -offset), len(audio))
+    return (audio + under).astype(np.float32)
 
 
 def quiet_level(samples: np.ndarray, sample_rate: int) -> float:

@@ -142,9 +142,10 @@ def main() -> int:
                             onset = f" (sound at {onsets[index]:.2f} s)" if label == "padded" else ""
                             print(f"    {label} {path[0].name} [{kind}]{onset}: {ref!r} -> {words}")
         takes = isolated_takes(data, random.Random(11), 20 * args.long)
-        long_refs, long_paths = [], []
+        long_refs, long_paths, long_counts = [], [], []
         for index in range(args.long):
-            chosen = takes[index * 20 : index * 20 + rng.randint(12, 20)]
+            long_counts.append(rng.randint(12, 20))
+            chosen = takes[index * 20 : index * 20 + long_counts[-1]]
             pieces = []
             for path, _ in chosen:
                 pieces += [room_tone("white", nrng.uniform(2.0, 25.0) / (4 if index % 2 else 1), nrng, noises),
@@ -160,6 +161,11 @@ def main() -> int:
         print(f"{'long, mostly pauses':20s} files {len(long_refs):4d} ({seconds:.0f} s of audio)  "
               f"WER {100 * score(long_refs, hyps).wer:6.2f}%  words {sum(len(h.split()) for h in hyps)} of "
               f"{sum(len(r.split()) for r in long_refs)}  ({time.perf_counter() - started:.1f} s)")
+        # the yardstick: the same takes, each decoded alone as its own file
+        alone = [take for index, count in enumerate(long_counts) for take in takes[index * 20 : index * 20 + count]]
+        alone_hyps = [r.text for _, r in model.transcribe_files([path for path, _ in alone])]
+        print(f"{'  the same, alone':20s} files {len(alone):4d}  WER "
+              f"{100 * score([text for _, text in alone], alone_hyps).wer:6.2f}%")
     return 0
 
 
