@@ -148,7 +148,7 @@ def _add_decoding_options(parser: argparse.ArgumentParser, quantize: bool = True
     if quantize:
         group.add_argument("--quantize", action="store_true",
                            help="int8 dynamic quantization of the recurrent and output layers (faster on CPU); "
-                                "PyTorch .pt models only: an .onnx model (the packaged default too) is refused")
+                                "an .onnx model (the packaged ones too) needs the onnx package (the [onnx] extra)")
 
 
 def _apply_decoding_options(recognizer, args: argparse.Namespace):  # noqa: ANN001, ANN202

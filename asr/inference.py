@@ -54,7 +54,8 @@ class BaseRecognizer:
     """The recogniser contract: audio in, transcripts out, whichever library runs the network.
 
     :class:`asr.recognizer.Recognizer` (PyTorch, ``.pt``) and :class:`asr.onnx_model.OnnxRecognizer`
-    (onnxruntime, ``.onnx``) both implement :attr:`spec`, :meth:`save` and :meth:`log_probs`; everything else
+    (onnxruntime, ``.onnx``) both implement :attr:`spec`, :meth:`save`, :meth:`quantized` and :meth:`log_probs`;
+    everything else
     (reading audio, finding speech, batching, decoding) is here, the same for both.
 
     A recogniser never changes: every ``with_*`` method returns a new one that shares this one's network.
@@ -69,8 +70,11 @@ class BaseRecognizer:
     stored_decoding: Decoding  # the model file's own default
     decoding: Decoding  # how this recogniser decodes
     decoder: Any  # what build_decoder(vocab, frame_seconds, decoding) made
-    #: Cut audio into utterances before the network sees it; audio without speech gets an empty transcript.
+    #: Cut audio into utterances before the network sees it; audio without speech gets an empty transcript
+    #: (:meth:`with_speech_detection` gives a recogniser that decodes each waveform whole).
     detect_speech: bool = True
+    #: Whether the network runs with int8 weights (:meth:`quantized`).
+    is_quantized: bool = False
     #: Metadata key of a model's own speech-finding settings (:class:`~asr.speech_detect.SpeechConfig` fields):
     #: how much audio around its speech a model expects, which its training data decides.
     SPEECH_KEY = "speech"
@@ -153,6 +157,26 @@ class BaseRecognizer:
         other = self.with_decoding(decoding or self.decoding)
         other.stored_decoding = other.decoding
         return other
+
+    def with_speech_config(self, **settings: Any) -> Self:
+        """A recogniser like this one that finds speech with these :class:`~asr.speech_detect.SpeechConfig`
+        settings over the model file's (``pre_roll_seconds=0.5``, ...), and writes them when saved."""
+        other = self.with_decoding(self.decoding)
+        other.metadata[self.SPEECH_KEY] = {**(self.metadata.get(self.SPEECH_KEY) or {}), **settings}
+        other.speech_config  # noqa: B018 (an unknown setting is an error now, not at the first file)
+        return other
+
+    def with_speech_detection(self, enabled: bool) -> Self:
+        """A recogniser like this one that cuts audio into utterances first (``True``, the default) or decodes
+        each waveform whole (``False``: what finding speech earns, measured)."""
+        other = self.with_decoding(self.decoding)
+        other.detect_speech = enabled
+        return other
+
+    def quantized(self) -> Self:
+        """A recogniser like this one whose recurrent and output layers run with int8 weights (faster on a CPU;
+        see each back end); this one is unchanged, and the quantized one is not saved."""
+        raise NotImplementedError
 
     def log_probs(self, waveforms: Sequence[ArrayLike]) -> tuple[ArrayLike, ArrayLike]:
         """Mono waveforms at :attr:`sample_rate` -> ``(batch, frames', vocab)`` log-probabilities and

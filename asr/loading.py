@@ -61,20 +61,23 @@ def model_file(name_or_path: str | os.PathLike[str] | None = None) -> str | os.P
     return name_or_path
 
 
-def load_model(name_or_path: str | os.PathLike[str] | None = None) -> BaseRecognizer:
+def load_model(name_or_path: str | os.PathLike[str] | None = None, threads: int | None = None) -> BaseRecognizer:
     """Load a model: a file written by training (``.pt``, run by PyTorch), one exported with ``asr export``
     (``.onnx``, run by onnxruntime without importing PyTorch), or a packaged model by name (``"digits"``, or its
     file's name ``"digits-en"`` / ``"digits-en.onnx"``). With no argument, the packaged default model: English,
     open vocabulary (``"english"``), any sample rate. A file of that name in the working folder wins over the
     packaged model.
 
-    Everything, the default decoding included, is rebuilt from the file alone.
+    Everything, the default decoding included, is rebuilt from the file alone. ``threads``: CPU threads the
+    network runs on (default: one per core); an ONNX model's own session, PyTorch's setting for the process.
     """
     name_or_path = model_file(name_or_path)
+    if threads is not None and threads < 1:
+        raise AsrError(f"threads must be at least 1, not {threads}")
     if Path(name_or_path).suffix.lower() == ".onnx":
         from asr.onnx_model import load_onnx_model
 
-        return load_onnx_model(name_or_path)
+        return load_onnx_model(name_or_path, threads)
     from asr.recognizer import load_torch_model
 
-    return load_torch_model(name_or_path)
+    return load_torch_model(name_or_path, threads)

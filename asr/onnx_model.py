@@ -9,6 +9,7 @@ takes. Only onnxruntime is needed to load a model (the ``onnx`` package only to 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Sequence
@@ -37,20 +38,23 @@ def require_onnxruntime() -> tuple[Any, Any]:
         import onnx
         import onnxruntime
     except ImportError:
-        raise AsrError("ONNX export needs the onnx and onnxruntime packages: pip install -e '.[onnx]'") from None
+        raise AsrError("ONNX export and int8 quantization need the onnx and onnxruntime packages: "
+                       "pip install -e '.[onnx]'") from None
     return onnx, onnxruntime
 
 
 class OnnxRecognizer(BaseRecognizer):
     """A recogniser whose features and network run in onnxruntime: the contract of
-    :class:`asr.inference.BaseRecognizer`, as :class:`asr.recognizer.Recognizer` keeps it, except that it cannot
-    be quantized or trained here (quantize and fine-tune the ``.pt`` model it came from)."""
+    :class:`asr.inference.BaseRecognizer`, as :class:`asr.recognizer.Recognizer` keeps it (training and
+    fine-tuning need the ``.pt`` model it came from)."""
 
     is_quantized = False
 
-    def __init__(self, session: Any, spec: ModelSpec, graph: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    def __init__(self, session: Any, spec: ModelSpec, graph: dict[str, Any], path: str | os.PathLike[str],
+                 threads: int | None = None) -> None:
         self.session = session
         self.path = os.fspath(path)
+        self.threads = threads  # onnxruntime's intra-op threads (None: one per core)
         self._features, self._model, self._graph = spec.features, spec.model, dict(graph)
         self.vocab = Vocabulary(spec.vocabulary)
         self.sample_rate = int(graph["sample_rate"])
@@ -67,14 +71,27 @@ class OnnxRecognizer(BaseRecognizer):
                          self.metadata)
 
     def quantized(self) -> OnnxRecognizer:
-        raise AsrError("an ONNX model is not quantized here: export the .pt model with asr export --int8, or use "
-                       "--quantize with the .pt model")
+        """A recogniser like this one whose recurrent and output layers run with int8 weights (onnxruntime's
+        dynamic quantization, as ``asr export --int8`` writes it; needs the ``onnx`` package). This one is
+        unchanged; a quantized recogniser is not saved (``asr export --int8`` writes the int8 file)."""
+        if self.is_quantized:
+            return self
+        from asr.onnx_int8 import quantize_int8
+
+        onnx, _ = require_onnxruntime()
+        other = copy.copy(self)
+        other.session = inference_session(quantize_int8(onnx.load(self.path)).SerializeToString(), self.path,
+                                          self.threads)
+        other.is_quantized = True
+        return other
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write this model as an ``.onnx`` file: the same graph, with this recogniser's spec (its default
         decoding among it) in the metadata. Needs the ``onnx`` package (``pip install onnx``)."""
         if os.path.splitext(os.fspath(path))[1].lower() != ".onnx":
             raise AsrError("an ONNX model is saved as an .onnx file (a .pt file needs the PyTorch model)", path)
+        if self.is_quantized and not self._graph.get("int8"):
+            raise AsrError("a quantized recognizer is not saved: asr export --int8 writes the int8 file", path)
         try:
             import onnx
         except ImportError:
@@ -106,22 +123,29 @@ class OnnxRecognizer(BaseRecognizer):
         return log_probs, np.asarray(lengths)
 
 
-def load_onnx_model(path: str | os.PathLike[str], threads: int | None = None) -> OnnxRecognizer:
-    """An :class:`OnnxRecognizer` from a file written by ``asr export`` (needs onnxruntime only)."""
+def inference_session(model: str | bytes, path: str | os.PathLike[str], threads: int | None) -> Any:
+    """An onnxruntime CPU session for ``model`` (a file's path, or a serialized graph read from ``path``) with
+    ``threads`` intra-op threads (None: one per core)."""
     try:
         import onnxruntime
     except ImportError:
         raise AsrError("an .onnx model needs onnxruntime: pip install onnxruntime", path) from None
-    if not os.path.isfile(path):
-        raise AsrError("model file not found", path)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads or os.cpu_count() or 1
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: no shape-inference chatter on every load
     try:
-        session = onnxruntime.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+        return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     except Exception as error:  # protobuf decode errors, unsupported operators
         raise AsrError(f"not an ONNX model file onnxruntime can run ({str(error).strip()[:160]})", path) from None
+
+
+def load_onnx_model(path: str | os.PathLike[str], threads: int | None = None) -> OnnxRecognizer:
+    """An :class:`OnnxRecognizer` from a file written by ``asr export`` (needs onnxruntime only), running on
+    ``threads`` intra-op threads (None: one per core)."""
+    if not os.path.isfile(path):
+        raise AsrError("model file not found", path)
+    session = inference_session(os.fspath(path), path, threads)
     settings_json = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
     if settings_json is None:
         raise AsrError("an ONNX file, but not one exported by this toolkit (no settings in its metadata)", path)
@@ -134,4 +158,4 @@ def load_onnx_model(path: str | os.PathLike[str], threads: int | None = None) ->
     if graph.get("layout") not in READABLE_LAYOUTS:
         raise AsrError(f"an ONNX graph of layout {graph.get('layout')}, which this version cannot run: export the "
                        ".pt model again", path)
-    return OnnxRecognizer(session, spec, graph, path)
+    return OnnxRecognizer(session, spec, graph, path, threads)

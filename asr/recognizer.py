@@ -127,6 +127,9 @@ def recognizer_from_package(package: dict[str, Any], source: str | os.PathLike[s
     return Recognizer(extractor, network, vocab, spec.metadata, spec.decoding)
 
 
-def load_torch_model(path: str | os.PathLike[str]) -> Recognizer:
-    """Load a ``.pt`` model file (use :func:`asr.load_model` for either kind of file)."""
+def load_torch_model(path: str | os.PathLike[str], threads: int | None = None) -> Recognizer:
+    """Load a ``.pt`` model file (use :func:`asr.load_model` for either kind of file); ``threads``, if given,
+    sets PyTorch's CPU threads for this process (``torch.set_num_threads``)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
     return recognizer_from_package(safe_load(path), path)

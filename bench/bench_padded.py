@@ -100,8 +100,7 @@ def main() -> int:
                         help="decode each file whole, without finding its speech first (what segmentation earns)")
     args = parser.parse_args()
     data = Path(args.data_dir)
-    model = load_model(args.model)
-    model.detect_speech = not args.whole
+    model = load_model(args.model).with_speech_detection(not args.whole)
     rng, nrng = random.Random(7), np.random.default_rng(7)
     noises = [read_audio(p, RATE) for p in sorted((data / "rirs_noise" / "noise").glob("*.flac"))]
     material = {"isolated": isolated_takes(data, rng, args.files), "speechocean strings": speechocean_strings(data)}

@@ -100,8 +100,25 @@ def test_an_onnx_model_refuses_what_it_cannot_do(exported, tmp_path):
     model = load_model(exported)
     with pytest.raises(AsrError, match=".onnx file"):
         model.save(tmp_path / "back.pt")
-    with pytest.raises(AsrError, match="quantize"):
-        model.quantized()
+    with pytest.raises(AsrError, match="not saved"):
+        model.quantized().save(tmp_path / "int8.onnx")
+
+
+def test_an_onnx_model_quantizes_into_a_new_recogniser_that_reads_the_same(fsdd_dir):
+    """``quantized()`` is in the one contract (the ``.pt`` side: tests/test_quantize.py): the packaged ONNX
+    model's copy runs onnxruntime's int8 weights, as ``asr export --int8`` writes them; the model it came from
+    stays float, and both read the word."""
+    model = load_model("digits")
+    int8 = model.quantized()
+    assert int8 is not model and int8.is_quantized and not model.is_quantized and int8.quantized() is int8
+    audio = fsdd_dir / "7_jackson_3.wav"
+    assert model.transcribe(audio).text == int8.transcribe(audio).text == "seven"
+
+
+def test_load_model_runs_an_onnx_model_on_the_threads_asked():
+    assert load_model("digits", threads=1).session.get_session_options().intra_op_num_threads == 1
+    with pytest.raises(AsrError, match="at least 1"):
+        load_model("digits", threads=0)
 
 
 def test_an_onnx_model_saves_its_new_default_decoding(exported, tmp_path, ten_digits):

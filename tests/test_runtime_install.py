@@ -145,7 +145,8 @@ def test_a_command_that_needs_pytorch_says_so_in_one_line(entry, argv, command, 
 
 
 def test_the_runtime_commands_still_work_with_the_extra_hidden(tmp_path, fsdd_dir):
-    """transcribe with the packaged model, --quantize refused in one line (it is for .pt models), build-lm."""
+    """transcribe with the packaged model, --quantize refused in one line (an ONNX model's needs the onnx
+    package, which the runtime leaves out), build-lm."""
     process = _run_without_train_extra("transcribe_main", [str(_recording(fsdd_dir))], tmp_path)
     assert process.returncode == 0 and process.stdout.strip().endswith(f"\t{WORD}"), process.stderr[-3000:]
     process = _run_without_train_extra("transcribe_main", ["--quantize", str(_recording(fsdd_dir))], tmp_path)

@@ -33,7 +33,6 @@ from asr.audio import read_audio
 from asr.config import ExperimentConfig, load_config
 from asr.decoding import Decoding
 from asr.errors import AsrError
-from asr.inference import BaseRecognizer
 from asr.loading import load_model
 from asr.manifest import Utterance
 from asr.recipe import Stages, prepared, recipe_parser, require_data_dir, run_recipe, trained
@@ -80,11 +79,9 @@ def train_with_decoding(config: ExperimentConfig, train_set: list[Utterance], va
     the recipe scores best (:data:`STORED`). Returns the model's path."""
     spliced = spliced_recordings(config, train_set, valid_set, exp)
     model = train(config, train_set + spliced, valid_set, exp, resume=True).best_model
-    recognizer = load_model(model).with_default_decoding(STORED)
     # the corpus's files keep 0.5-1 s of quiet around the words, and the model learns with it: transcription
     # keeps as much around each utterance it finds (the default 0.15 s suits models of tightly cut clips)
-    recognizer.metadata[BaseRecognizer.SPEECH_KEY] = SPEECH
-    recognizer.save(model)
+    load_model(model).with_default_decoding(STORED).with_speech_config(**SPEECH).save(model)
     return model
 
 
