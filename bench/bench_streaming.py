@@ -95,7 +95,7 @@ def concurrent(model, audio: np.ndarray, rate: int, chunk: int, streams: int,  #
     lags = [0.0] * streams
 
     def run(index: int) -> None:
-        recogniser = StreamingRecognizer(shared, rate, config)  # type: ignore[arg-type]
+        recogniser = StreamingRecognizer(shared, rate, config)
         began = time.perf_counter()
         for start in range(0, len(audio), chunk):
             due = began + (start + chunk) / rate  # the chunk exists only once it has been spoken
