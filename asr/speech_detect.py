@@ -65,6 +65,7 @@ class SpeechConfig:
     speech_margin_db: float = 12.0  # a block is loud this far above the noise floor ...
     min_speech_dbfs: float = -50.0  # ... and above this level (dB re full scale)
     min_loud_seconds: float = 0.08  # an utterance with less loud audio is a click or a knock, not speech
+    fill_room_tone: bool = True  # loop the room tone under an utterance where it stops (fill_vanished_floor)
 
     def __post_init__(self) -> None:
         if min(self.end_silence_seconds, self.max_utterance_seconds) <= 0:
@@ -267,7 +268,7 @@ class UtteranceCutter:
         blocks after it open the next one (a cut at a pause)."""
         audio, start = self._audio(end), self._start
         speech = sum(self._loud[:end]) * BLOCK_SECONDS >= self.config.min_loud_seconds
-        if speech:
+        if speech and self.config.fill_room_tone:
             audio = fill_vanished_floor(audio, self._room_tone, self.rate, seed=start)
         if end == len(self._blocks) and self._pre_roll_blocks:  # the pause's last blocks: the next one's pre-roll
             beyond_tail = self._blocks[len(audio) // self.block:]

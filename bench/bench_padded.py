@@ -3,7 +3,7 @@ recordings that are mostly pauses, against the same words unpadded. Prints accur
 onset error, one line per condition.
 
     python bench/bench_padded.py --data-dir ../shared/data [--model digits] [--files 200] [--long 6]
-        [--whole] [--show-errors]
+        [--whole] [--no-fill] [--show-errors]
 
 Test material (seeded, the same every run): isolated FSDD and Heidelberg Digits takes, and speechocean762's
 digit strings (26 children and adults no digits model trained on). Each gets 0.5-3 s before and after of one of:
@@ -98,9 +98,13 @@ def main() -> int:
     parser.add_argument("--show-errors", action="store_true", help="print each wrongly read file's timed words")
     parser.add_argument("--whole", action="store_true",
                         help="decode each file whole, without finding its speech first (what segmentation earns)")
+    parser.add_argument("--no-fill", action="store_true",
+                        help="leave the room tone out from under a spliced word (SpeechConfig.fill_room_tone off)")
     args = parser.parse_args()
     data = Path(args.data_dir)
     model = load_model(args.model).with_speech_detection(not args.whole)
+    if args.no_fill:
+        model = model.with_speech_config(fill_room_tone=False)
     rng, nrng = random.Random(7), np.random.default_rng(7)
     noises = [read_audio(p, RATE) for p in sorted((data / "rirs_noise" / "noise").glob("*.flac"))]
     material = {"isolated": isolated_takes(data, rng, args.files), "speechocean strings": speechocean_strings(data)}

@@ -257,6 +257,8 @@ def test_a_spliced_narrow_band_word_gets_the_room_tone_under_it(fsdd_dir):
     spliced = _spliced(word, rate, 0)
     (audio, start), = find_utterances(spliced, rate)
     assert _high_band_db(audio, rate) > tone_db - 3.0  # the room tone's floor goes on under the word
+    (plain, start), = find_utterances(spliced, rate, SpeechConfig(fill_room_tone=False))
+    assert np.array_equal(plain, spliced[start : start + len(plain)])  # the setting that turns it off
     untouched = np.concatenate([spliced[:rate], word + _room_tone(len(word) / rate, -55.0, 5, rate),
                                 spliced[rate + len(word):]])
     (audio, start), = find_utterances(untouched, rate)
