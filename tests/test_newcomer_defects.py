@@ -275,12 +275,12 @@ def test_stream_of_an_odd_byte_count_is_an_error_after_the_last_result(monkeypat
     assert captured.out.strip()  # what was heard is still printed, before the error
 
 
-def test_quantize_help_says_pt_only(capsys, monkeypatch):
+def test_quantize_help_says_what_an_onnx_model_needs(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "400")
     with pytest.raises(SystemExit):
         transcribe_main(["--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "PyTorch .pt models only" in help_text
+    assert "an .onnx model (the packaged ones too) needs the onnx package" in help_text
 
 
 def test_training_log_gives_error_rates_in_percent():
