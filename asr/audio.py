@@ -47,18 +47,27 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
-def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
-    """Read the header of an audio file (WAV, FLAC, OGG, SPHERE, ...) without decoding it."""
+def open_audio(path: str | os.PathLike[str]) -> sf.SoundFile:
+    """An audio file (WAV, FLAC, OGG, SPHERE, ...) opened for reading, its header checked: one open parses the
+    header and reads the samples (each open parses it again)."""
     _check_exists(path)
     if os.path.getsize(path) == 0:
         raise AsrError("audio file is empty (0 bytes)", path)
     try:
-        info = sf.info(os.fspath(path))
+        handle = sf.SoundFile(os.fspath(path))
     except Exception as error:  # soundfile raises several types for unreadable files
         raise AsrError(f"not a readable audio file ({_short(error)})", path) from None
-    if info.samplerate <= 0 or info.channels <= 0:
+    if handle.samplerate <= 0 or handle.channels <= 0:
+        handle.close()
         raise AsrError("audio header declares no channels or a zero sample rate", path)
-    return AudioInfo(sample_rate=int(info.samplerate), channels=int(info.channels), frames=int(info.frames))
+    return handle
+
+
+def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
+    """Read the header of an audio file (WAV, FLAC, OGG, SPHERE, ...) without decoding it."""
+    with open_audio(path) as handle:
+        return AudioInfo(sample_rate=int(handle.samplerate), channels=int(handle.channels),
+                         frames=int(handle.frames))
 
 
 def load_audio(path: str | os.PathLike[str], sample_rate: int) -> torch.Tensor:
@@ -77,12 +86,12 @@ def read_audio(path: str | os.PathLike[str], sample_rate: int) -> np.ndarray:
     Raises:
         AsrError: the file is missing, not audio, empty, too long, or holds NaN/infinite samples.
     """
-    info = audio_info(path)
-    if info.channels > 64:
-        raise AsrError(f"declares {info.channels} channels; at most 64 are supported", path)
     blocks, total = [], 0
-    try:
-        with sf.SoundFile(os.fspath(path)) as handle:
+    with open_audio(path) as handle:
+        if handle.channels > 64:
+            raise AsrError(f"declares {handle.channels} channels; at most 64 are supported", path)
+        rate = int(handle.samplerate)
+        try:
             while True:
                 block = handle.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
                 if len(block) == 0:
@@ -92,12 +101,12 @@ def read_audio(path: str | os.PathLike[str], sample_rate: int) -> np.ndarray:
                     raise AsrError(f"holds more than {MAX_SAMPLES} samples, too long to load at once "
                                    "(transcribe long files with Recognizer.transcribe_long)", path)
                 blocks.append(block.mean(axis=1) if block.shape[1] > 1 else block[:, 0])
-    except AsrError:
-        raise
-    except Exception as error:
-        raise AsrError(f"audio data could not be decoded ({_short(error)})", path) from None
+        except AsrError:
+            raise
+        except Exception as error:
+            raise AsrError(f"audio data could not be decoded ({_short(error)})", path) from None
     data = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
-    return prepare_samples(data, info.sample_rate, sample_rate, source=path)
+    return prepare_samples(data, rate, sample_rate, source=path)
 
 
 def prepare_waveform(

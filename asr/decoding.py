@@ -163,7 +163,10 @@ class Decoding:
             spoken = [p for p in phrases if p != "[unk]"]
             kind = "a sequence of" if self.grammar_loop else "one of"
             return f"grammar: {kind} {len(spoken)} phrases" + (" or [unk]" if "[unk]" in phrases else "")
-        parts = [f"beam {self.beam_size}"]
+        pruning = [f"{self.beam_size_token} tokens a frame"] if self.beam_size_token is not None else []
+        if self.beam_threshold != DEFAULT_BEAM_THRESHOLD:
+            pruning.append(f"threshold {self.beam_threshold:g}")
+        parts = [f"beam {self.beam_size}" + (f" ({', '.join(pruning)})" if pruning else "")]
         if self.lexicon is not None:
             parts.append(f"lexicon ({len(self.lexicon)} words)")
         if self.lm_arpa is not None:

@@ -2,10 +2,14 @@
 and what int8 weights, threads and batching change (speed, and accuracy on speakers no training saw).
 
     python bench/bench_runtime.py --data-dir ../shared/data [--model digits] [--files 88] [--repeats 3]
+    python bench/bench_runtime.py --model english --manifest so762=exp/english/groups/so762-children.jsonl ...
 
 Speed material: ``--files`` connected-digit strings of 3-7 FSDD takes (about 3 s each) and as many isolated FSDD
 takes (about 0.5 s each), at the model's rate. Accuracy material (no digits model trained on either): the digit
 strings of the digits recipe's AN4 validation speakers and speechocean762's digit strings (children and adults).
+``--manifest NAME=PATH`` (for a model that knows more than digits, such as the English recipe's held-out speakers
+in EXP/groups/): each manifest's utterances (at most ``--files``, drawn as bench_peers draws) are both a speed set
+and a held-out set, and the first is the one section (1) splits.
 
 (1) The split of one ``transcribe_files`` pass over the 3-s strings, float model: reading and resampling, finding
     speech, the ONNX graph (onnxruntime's own profile splits it into the feature graph, the convolutional front
@@ -15,7 +19,8 @@ strings of the digits recipe's AN4 validation speakers and speechocean762's digi
     against the time the recurrent layers and front end took.
 (3) End-to-end RTF of ``transcribe_files`` (reading included, loading excluded) for float and int8 weights
     (``asr export --int8``, made here from the float ONNX file), 1 and 2 threads, batch 16 and batch 1, with the
-    WER of each on the held-out digit strings.
+    WER of each on the held-out sets; and the float model with greedy decoding instead of its stored one (what
+    the search costs).
 Best of ``--repeats`` passes. RTF = processing seconds / audio seconds.
 """
 
@@ -40,9 +45,10 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_padded import speechocean_strings  # noqa: E402
+from bench_peers import manifest_sets  # noqa: E402
 from digit_strings import connected_digit_strings  # noqa: E402
 
-from asr.audio import read_audio  # noqa: E402
+from asr.audio import audio_info, read_audio  # noqa: E402
 from asr.loading import packaged_model_path  # noqa: E402
 from asr.onnx_int8 import export_int8  # noqa: E402
 from asr.onnx_model import OnnxRecognizer, load_onnx_model  # noqa: E402
@@ -153,8 +159,9 @@ def wer_of(model: OnnxRecognizer, material: Sequence[tuple[str, str]]) -> float:
     return score([ref for _, ref in material], hypotheses).wer
 
 
-def report_split(model: OnnxRecognizer, source: Path, paths: Sequence[str], audio: float, repeats: int) -> dict:
-    """Section (1); returns the graph's seconds and onnxruntime's split of them."""
+def report_split(model: OnnxRecognizer, source: Path, name: str, paths: Sequence[str], audio: float,
+                 repeats: int) -> dict:
+    """Section (1) over the speed set ``name``; returns the graph's seconds and onnxruntime's split of them."""
     threads = model.session.get_session_options().intra_op_num_threads
     split = split_of_a_pass(model, paths, repeats)
     waveforms = [read_audio(p, model.sample_rate) for p in paths]
@@ -164,7 +171,7 @@ def report_split(model: OnnxRecognizer, source: Path, paths: Sequence[str], audi
     split["the rest (Python between the pieces)"] = whole - sum(split.values())
     rows = [[name, f"{1000 * value / len(paths):.2f}", f"{100 * value / whole:.0f}%"] for name, value in split.items()]
     rows.append(["**whole transcribe_files**", f"{1000 * whole / len(paths):.2f}", f"RTF {whole / audio:.4f}"])
-    print("## (1) One pass over the 3-s strings, float weights, batch 16\n")
+    print(f"## (1) One pass over {name}, float weights, batch 16\n")
     print(markdown_table(["piece", "ms per file", "share"], rows))
     profiled = sum(graph.values())
     print("onnxruntime's profile of the graph (one pass, its own timer): " + ", ".join(
@@ -199,10 +206,16 @@ def report_variants(models: dict[str, Path], speed_sets: dict[str, list[str]], s
                 times = [transcribe_seconds(variant, speed_sets[n], batch, repeats) for n in speed_sets]
                 scored = batch == 16 and run_threads == threads
                 wers = [f"{100 * wer_of(variant, m):.2f}%" if scored else "" for m in held_out.values()]
-                rows.append([label, str(run_threads), str(batch)]
+                rows.append([label, "stored", str(run_threads), str(batch)]
                             + [f"{t / seconds[n]:.4f}" for t, n in zip(times, speed_sets, strict=True)] + wers)
+    greedy = load_onnx_model(models["float"], threads).with_greedy()
+    times = [transcribe_seconds(greedy, speed_sets[n], 16, repeats) for n in speed_sets]
+    rows.append(["float", "greedy", str(threads), "16"]
+                + [f"{t / seconds[n]:.4f}" for t, n in zip(times, speed_sets, strict=True)]
+                + [f"{100 * wer_of(greedy, m):.2f}%" for m in held_out.values()])
     print("## (3) End-to-end RTF and held-out WER\n")
-    print(markdown_table(["weights", "threads", "batch"] + [f"RTF {n}" for n in speed_sets]
+    print(f"Stored decoding: {describe_stored(models['float'])}.\n")
+    print(markdown_table(["weights", "decoding", "threads", "batch"] + [f"RTF {n}" for n in speed_sets]
                          + [f"WER {n}" for n in held_out], rows))
     print("File sizes: " + ", ".join(f"{label} {path.stat().st_size / 1e6:.1f} MB" for label, path in models.items()))
 
@@ -213,30 +226,49 @@ def main() -> int:
     parser.add_argument("--model", default="digits", help="packaged model name or float .onnx file (default digits)")
     parser.add_argument("--files", type=int, default=88, help="files of each speed set (default 88)")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes; the best counts (default 3)")
+    parser.add_argument("--manifest", nargs="+", default=None, metavar="NAME=PATH",
+                        help="speed and held-out sets from JSON Lines manifests instead of the digits material "
+                             "(the English recipe's held-out speakers: EXP/groups/*.jsonl)")
     args = parser.parse_args()
     data = Path(args.data_dir)
     source = Path(args.model) if args.model.endswith(".onnx") else packaged_model_path(args.model)
     threads = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        strings = connected_digit_strings(str(data / "fsdd"), args.files, work / "strings")
-        clips = [str(p) for p in random.Random(0).sample(sorted((data / "fsdd" / "recordings").glob("*.wav")),
-                                                          args.files)]
-        speed_sets = {"3-s strings": [u.audio for u in strings], "short clips": clips}
-        seconds = {name: sum(len(read_audio(p, 8000)) / 8000 for p in paths) for name, paths in speed_sets.items()}
-        held_out = {"AN4 held-out digit strings": an4_held_out_digit_strings(data, work),
-                    "speechocean762 digit strings": [(str(p), t) for p, t in speechocean_strings(data)]}
+        if args.manifest:
+            sets = manifest_sets(args.manifest, args.files)[0]
+            speed_sets = {s.name: [u.audio for u in s.utterances] for s in sets}
+            held_out = {s.name: [(u.audio, u.text) for u in s.utterances] for s in sets}
+        else:
+            speed_sets, held_out = digits_material(data, args.files, work)
+        seconds = {name: sum(audio_info(p).duration for p in paths) for name, paths in speed_sets.items()}
         models = {"float": source, "int8": export_int8(source, work / "int8.onnx")}
         print(f"# Runtime profile: {source.name}, {threads} cores ({cpu_name()}), {time.strftime('%Y-%m-%d')}\n")
         print("Speed sets: " + ", ".join(f"{n} ({len(p)} files, {seconds[n]:.0f} s of audio)"
                                          for n, p in speed_sets.items())
               + "; held out: " + ", ".join(f"{n} ({len(m)})" for n, m in held_out.items()) + ".\n")
         model = load_onnx_model(source, threads)
-        list(model.transcribe_files(speed_sets["3-s strings"][:8]))  # warm-up
-        graph = report_split(model, source, speed_sets["3-s strings"], seconds["3-s strings"], args.repeats)
-        report_floor(model, graph, seconds["3-s strings"])
+        first = next(iter(speed_sets))
+        list(model.transcribe_files(speed_sets[first][:8]))  # warm-up
+        graph = report_split(model, source, first, speed_sets[first], seconds[first], args.repeats)
+        report_floor(model, graph, seconds[first])
         report_variants(models, speed_sets, seconds, held_out, threads, args.repeats)
     return 0
+
+
+def digits_material(data: Path, files: int, work: Path) -> tuple[dict[str, list[str]],
+                                                                 dict[str, list[tuple[str, str]]]]:
+    """The digits models' speed sets (3-s FSDD strings, isolated takes) and held-out digit strings."""
+    strings = connected_digit_strings(str(data / "fsdd"), files, work / "strings")
+    clips = [str(p) for p in random.Random(0).sample(sorted((data / "fsdd" / "recordings").glob("*.wav")), files)]
+    speed_sets = {"3-s strings": [u.audio for u in strings], "short clips": clips}
+    held_out = {"AN4 held-out digit strings": an4_held_out_digit_strings(data, work),
+                "speechocean762 digit strings": [(str(p), t) for p, t in speechocean_strings(data)]}
+    return speed_sets, held_out
+
+
+def describe_stored(path: Path) -> str:
+    return load_onnx_model(path, 1).spec.decoding.summary()
 
 
 def cpu_name() -> str:

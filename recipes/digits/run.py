@@ -17,7 +17,8 @@ DATA_DIR holds fsdd/, hd_digits/ and an4/ (an4/ is optional). Stages (--stage/--
   4. EXP/results.md.
 Every model sees its training data through simulated rooms, microphones and lines (asr.augment), plus
 connected strings joined from isolated recordings; all audio is read at 8 kHz.
-The default run (5 epochs, 600 strings; 9.3 minutes on a 2-core Intel Xeon, 2026-12-04) fits the 25-minute budget of a recipe's default run with room to spare;
+The default run (5 epochs, 600 strings; 9.3 minutes on a 2-core Intel Xeon, 2026-12-04) fits the 25-minute
+budget of a recipe's default run with room to spare;
 --full trains the packaged model (full.toml: 10 epochs; 2000 strings), resuming from EXP/final/train_state.pt.
 """
 
