@@ -27,8 +27,9 @@ a packaged or exported ``.onnx`` model, whose graph holds the features and the n
 ``pip install ".[train]"`` adds PyTorch, torchaudio, librosa, matplotlib and onnx for the rest
 (:data:`TRAINING_MODULES`): ``train``, ``train_state``, ``model``, ``features``, ``data``, ``augment``, ``align``,
 ``config``, ``plots``, ``adapt``, ``recognizer`` (``.pt`` models, ``--quantize``), ``checkpoint``,
-``onnx_export`` (``asr export``), ``distributed`` (``torchrun``), and the recipes' helpers ``recipe`` and
-``report``. ``import asr`` imports the runtime only; ``asr.Recognizer`` imports PyTorch when it is first used.
+``onnx_export`` (``asr export``), ``onnx_import`` (an ``.onnx`` model back as ``.pt``), ``distributed``
+(``torchrun``), and the recipes' helpers ``recipe`` and ``report``. ``import asr`` imports the runtime only;
+``asr.Recognizer`` imports PyTorch when it is first used.
 tests/test_runtime_install.py imports every runtime module with PyTorch hidden and checks that each module is in
 one list or the other.
 """
@@ -52,8 +53,8 @@ RUNTIME_MODULES = ("asr.audio", "asr.char_lm", "asr.cli", "asr.confidence", "asr
                    "asr.stream_source", "asr.streaming", "asr.subtitles", "asr.text")
 #: Modules that need the ``[train]`` extra (PyTorch and the rest) when imported or used.
 TRAINING_MODULES = ("asr.adapt", "asr.align", "asr.augment", "asr.checkpoint", "asr.config", "asr.data",
-                    "asr.distributed", "asr.features", "asr.model", "asr.onnx_export", "asr.plots", "asr.recipe",
-                    "asr.recognizer", "asr.report", "asr.train", "asr.train_state")
+                    "asr.distributed", "asr.features", "asr.model", "asr.onnx_export", "asr.onnx_import", "asr.plots",
+                    "asr.recipe", "asr.recognizer", "asr.report", "asr.train", "asr.train_state")
 
 
 def __getattr__(name: str) -> Any:

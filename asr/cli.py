@@ -250,10 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="export a model to ONNX (run by onnxruntime; load it like a .pt file)",
                             description="Writes the network and all settings into one .onnx file; every command "
-                            "and asr.load_model accept it in place of model.pt.")
-    export.add_argument("--model", required=True, help="model file (model.pt; with --int8 also an exported "
-                        "float model.onnx)")
-    export.add_argument("--output", required=True, help="ONNX file to write (model.onnx)")
+                            "and asr.load_model accept it in place of model.pt. With an .onnx model (a packaged "
+                            "one among them) and a .pt output, writes its PyTorch model file back, to fine-tune "
+                            "(train.init_from) or adapt it.")
+    export.add_argument("--model", required=True, help="model file (model.pt; with --int8 or a .pt output an "
+                        "exported float model.onnx or a packaged model's name)")
+    export.add_argument("--output", required=True, help="ONNX file to write (model.onnx), or model.pt")
     export.add_argument("--int8", action="store_true",
                         help="store the recurrent and output weights as int8 (onnxruntime dynamic quantization): "
                              "a third of the size, about twice as fast on a CPU")
@@ -481,6 +483,17 @@ def run_export(args: argparse.Namespace) -> int:
         return 0
     from asr.onnx_export import export_onnx
 
+    if Path(args.output).suffix.lower() == ".pt":  # an .onnx model back as a PyTorch model file, to fine-tune
+        if args.int8 or Path(source).suffix.lower() != ".onnx":
+            raise AsrError("a .pt output is an .onnx model's PyTorch model file: give a float .onnx model "
+                           "(or a packaged model's name) and no --int8", args.output)
+        from asr.checkpoint import atomic_save
+        from asr.onnx_import import package_from_onnx
+
+        _make_parent(args.output)
+        atomic_save(package_from_onnx(source), args.output)
+        print(f"wrote {args.output} (the PyTorch model of {source})")
+        return 0
     recognizer = load_model(args.model)
     _make_parent(args.output)
     path = export_onnx(recognizer, args.output, int8=args.int8)

@@ -52,7 +52,8 @@ class TrainConfig:
     # validation WER then loss): one model that is less the luck of one epoch's last batches
     average_epochs: int = 0
     # fine-tuning: start from this model file's weights, vocabulary and feature statistics instead of random
-    # weights (its features and network must be this config's); "" trains from scratch
+    # weights (its features and network must be this config's): a .pt or float .onnx file, or a packaged model's
+    # name ("english"); "" trains from scratch
     init_from: str = ""
 
 

@@ -38,6 +38,7 @@ from asr.decode import GreedyDecoder
 from asr.distributed import Distributed, shared_training
 from asr.errors import AsrError
 from asr.features import FeatureExtractor, SpecAugment
+from asr.loading import packaged_model_name, packaged_model_path
 from asr.manifest import Utterance
 from asr.model import AcousticModel
 from asr.plots import plot_training
@@ -306,9 +307,16 @@ def initial_model(config: ExperimentConfig) -> dict[str, Any] | None:
     path = config.train.init_from
     if not path:
         return None
+    if packaged_model_name(path) is not None and not Path(path).exists():
+        path = str(packaged_model_path(path))  # a packaged model by name: fine-tune the shipped weights
     if not Path(path).is_file():
         raise AsrError("train.init_from: model file not found", path)
-    package = safe_load(path)
+    if Path(path).suffix.lower() == ".onnx":
+        from asr.onnx_import import package_from_onnx
+
+        package = package_from_onnx(path)
+    else:
+        package = safe_load(path)
     spec = spec_from_dict(package, path)
     for name, saved, wanted in (("features", spec.features, dataclasses.asdict(config.features)),
                                 ("model", spec.model, dataclasses.asdict(config.model))):
