@@ -177,4 +177,5 @@ def test_the_recipe_end_to_end_on_a_tiny_tree_stage_by_stage(recipe, tmp_path, f
     decoding = model.decoding  # open vocabulary, whatever it chose: no lexicon, no word LM
     assert decoding.lexicon is None and (decoding.lm_arpa is None or decoding.lm_unit == "char")
     assert (exp / "model.onnx").is_file() and (exp / "chars.arpa").is_file()
-    assert set(json.loads((exp / "decoding.json").read_text())["char_lm"]) == {"beam_size", "lm_weight", "word_score"}
+    assert set(json.loads((exp / "decoding.json").read_text())["char_lm"]) == {
+        "beam_size", "beam_size_token", "beam_threshold", "lm_weight", "word_score"}
