@@ -6,6 +6,7 @@ acoustics beside them: measured impulse responses of rooms and loudspeakers, and
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +171,23 @@ class RealAcoustics:
         return (f"RealAcoustics({len(self.rooms)} rooms, {len(self.devices)} devices, {len(self.noises)} noises "
                 f"at {self.sample_rate} Hz; room={self.room}, device={self.device}, noise={self.noise}, "
                 f"snr_db={self.snr_db})")
+
+    def held_out(self, every: int) -> tuple[RealAcoustics, RealAcoustics]:
+        """``(kept, held)``: every ``every``-th room and loudspeaker response (in the order held, from the first)
+        moves to ``held``, for a test in acoustics that no training heard; the noises and the probabilities stay
+        with ``kept`` (0 where none of its responses is left there), and ``held`` has rooms always and nothing
+        else (``room=1``, ``device=0``, ``noise=0``)."""
+        if every < 2:
+            raise ValueError(f"every must be at least 2 (1 would hold out everything), got {every}")
+        if not self.rooms:
+            raise ValueError("no rooms to hold out")
+        rooms = [r for i, r in enumerate(self.rooms) if i % every]
+        devices = [d for i, d in enumerate(self.devices) if i % every]
+        kept = dataclasses.replace(self, rooms=rooms, devices=devices, room=self.room if rooms else 0.0,
+                                   device=self.device if devices else 0.0)
+        held = RealAcoustics(self.sample_rate, self.rooms[::every], self.devices[::every], [], room=1.0, device=0.0,
+                             noise=0.0)
+        return kept, held
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str], sample_rate: int,

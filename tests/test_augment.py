@@ -163,6 +163,24 @@ def test_real_acoustics_load_resample_and_refuse(tmp_path):
         RealAcoustics.load(tmp_path / "empty", RATE)
 
 
+def test_held_out_rooms_leave_the_training_part(tmp_path):
+    from asr.augment import RealAcoustics
+
+    rooms = [torch.full((3,), float(i)) for i in range(7)]
+    devices = [torch.full((2,), -float(i)) for i in range(3)]
+    real = RealAcoustics(RATE, rooms, devices, [torch.ones(RATE)], room=0.5, device=0.1, noise=0.4)
+    kept, held = real.held_out(3)
+    assert [int(r[0]) for r in held.rooms] == [0, 3, 6] and [int(r[0]) for r in kept.rooms] == [1, 2, 4, 5]
+    assert [int(d[0]) for d in held.devices] == [0] and len(kept.devices) == 2
+    assert (kept.room, kept.device, kept.noise, len(kept.noises)) == (0.5, 0.1, 0.4, 1)  # training keeps the rest
+    assert (held.room, held.device, held.noise, held.noises) == (1.0, 0.0, 0.0, [])  # a room, nothing else
+    assert not {id(r) for r in held.rooms} & {id(r) for r in kept.rooms}
+    with pytest.raises(ValueError, match="at least 2"):
+        real.held_out(1)
+    lone = RealAcoustics(RATE, rooms[:2], devices[:1], [], room=0.5, device=0.1, noise=0.0).held_out(5)[0]
+    assert (len(lone.rooms), lone.room, lone.devices, lone.device) == (1, 0.5, [], 0.0)  # no device left to draw
+
+
 def test_simulate_channel_with_real_acoustics(tmp_path, speech):
     from asr.augment import RealAcoustics
 

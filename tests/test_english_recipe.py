@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from asr.errors import AsrError
-from asr.manifest import Utterance
+from asr.manifest import Utterance, read_manifest
 from tests.conftest import DIGITS, REPO
 
 TINY = ["--set", "model.hidden_size=16", "--set", "model.num_layers=1", "--set", "train.epochs=1",
@@ -169,10 +169,14 @@ def test_the_recipe_end_to_end_on_a_tiny_tree_stage_by_stage(recipe, tmp_path, f
     assert rest.returncode == 0, rest.stderr[-2000:]
     results = (exp / "results.md").read_text()
     for heading in ("## Data", "## Held-out speakers (development test)", "## The same speakers through 8 kHz",
+                    "## The same speakers in rooms no training heard",
                     "## Decoding chosen on the validation speakers", "## Learning curve over the epochs",
                     "| speechocean762 children | 1 | 2 |", "| speechocean762 adults | 1 | 2 |", "| an4 | 1 | 2 |",
                     "| fsdd | 1 | 2 |", "| hd_digits | 2 | 4 |", "| yesno | 1 | 6 |", "| beam+chars w0.5 s1.0 |"):
         assert heading in results, heading
+    kept, held = recipe.real_acoustics(root / "rirs_noise", 16000)  # the copies never drew the test's rooms
+    assert (len(kept.rooms), len(held.rooms), len(kept.devices), len(held.devices)) == (1, 1, 0, 1)
+    assert len(read_manifest(exp / "test_rooms" / "manifest.jsonl")) == len(sets["test"])
     model = load_model(exp / "model.pt")
     decoding = model.decoding  # open vocabulary, whatever it chose: no lexicon, no word LM
     assert decoding.lexicon is None and (decoding.lm_arpa is None or decoding.lm_unit == "char")

@@ -14,8 +14,9 @@ Stages (--stage/--stop-stage):
      spk2age), AN4 speakers drawn once, FSDD's george, Heidelberg speakers; yesno's one speaker keeps its
      customary split. The training recordings, plus copies of each through measured rooms, loudspeakers and
      recorded noise, simulated microphones and lines, and 8 kHz narrowband (asr.augment, real acoustics from
-     DATA_DIR/rirs_noise), at perturbed speeds, with up to 2.5 s of silence or room tone before and after
-     the words, the tone under the words too or around them only (PAD_SECONDS), and clips where nobody
+     DATA_DIR/rirs_noise less every 5th room and loudspeaker, kept for stage 4), at perturbed speeds, with up to
+     2.5 s of silence or room tone before and after the words, the tone under the words too or around them only
+     (PAD_SECONDS), and clips where nobody
      speaks, room tone and recorded noise with empty transcripts (NON_SPEECH_SHARE); copies already made are
      kept (--channel simulated: synthetic rooms and noise instead, and --copies 0 none, the ablations). The
      default run trains on a share of the recordings (--train-fraction), every speaker's;
@@ -24,8 +25,8 @@ Stages (--stage/--stop-stage):
      n-gram LM of the training transcripts (open vocabulary: any spelling can come out) at several weights; the
      best decoding the model file can store is stored in EXP/model.pt, which is exported to EXP/model.onnx;
   4. EXP/results.md: WER and CER per held-out group (speechocean762 children and adults, each corpus), greedy and
-     stored decoding beside the character LM and a closed-vocabulary word LM, the same speakers through 8 kHz,
-     the learning curve and the time taken.
+     stored decoding beside the character LM and a closed-vocabulary word LM, the same speakers through 8 kHz and
+     through the measured rooms no training copy used, the learning curve and the time taken.
 --full trains the bigger model of full.toml on every training recording (about 3 hours on 2 cores); rerun the
 same command to resume it.
 """
@@ -37,6 +38,7 @@ from asr.errors import require_training_packages
 require_training_packages("recipes/english/run.py")  # before the imports that need PyTorch
 
 import dataclasses
+import functools
 import itertools
 import json
 import logging
@@ -51,7 +53,7 @@ from pathlib import Path
 import torch
 
 from asr.audio import load_audio, resample, write_audio
-from asr.augment import ChannelConfig, RealAcoustics
+from asr.augment import ChannelConfig, RealAcoustics, simulate_channel
 from asr.char_lm import build_char_lm
 from asr.config import load_config
 from asr.data import NON_SPEECH
@@ -108,6 +110,12 @@ CHANNEL = ChannelConfig(reverb=0.0, band_limit=0.3, equalize=0.4, noise=0.3, snr
                         clip=0.03, narrowband=0.25)
 #: How often a copy goes through a measured room, a loudspeaker's response and a recorded noise (at this SNR).
 REAL_ACOUSTICS = {"room": 0.5, "device": 0.1, "noise": 0.4, "snr_db": (3.0, 25.0)}
+#: Every 5th measured room and loudspeaker response (of index.tsv's order) is held out of the copies: stage 4 puts
+#: the development test's speakers through them (each in a room, one in five through the loudspeaker as well),
+#: acoustics that no arm of the ablation trained on.
+TEST_ROOMS_EVERY = 5
+TEST_DEVICE = 0.2
+SEED_TEST_ROOMS = 700
 #: --channel simulated, the ablation: the same channel with synthetic rooms and noise where measured ones would be
 #: (rooms as often; noise 0.4 + 0.6 * 0.3 of the time, as with real noise and its synthetic fallback).
 SIMULATED = dataclasses.replace(CHANNEL, reverb=0.5, noise=0.58)
@@ -233,7 +241,7 @@ def acoustic_copies(recordings: Sequence[Utterance], folder: Path, rate: int, ac
         if not make:
             raise AsrError("no real-acoustics copies here: run stage 1 first", out)
         if real is None and acoustics is not None:
-            real = RealAcoustics.load(acoustics, rate, **REAL_ACOUSTICS)
+            real = real_acoustics(acoustics, rate)[0]
         channel = SIMULATED if acoustics is None else dataclasses.replace(CHANNEL, real=real)
         begun = time.perf_counter()
         copy = copies_in_shards(recordings, out, rate, channel, SEED_COPIES + 100 * index)
@@ -272,9 +280,36 @@ def non_speech_clips(count: int, folder: Path, rate: int, acoustics: Path | None
         if not manifest.is_file():
             raise AsrError("no non-speech clips here: run stage 1 first", folder)
         return read_manifest(manifest)
-    real = RealAcoustics.load(acoustics, rate, **REAL_ACOUSTICS) if acoustics is not None else None
+    real = real_acoustics(acoustics, rate)[0] if acoustics is not None else None
     channel = SIMULATED if real is None else dataclasses.replace(CHANNEL, real=real)
     return make_non_speech(count, folder, rate, channel, SEED_NON_SPEECH)
+
+
+@functools.cache
+def real_acoustics(acoustics: Path, rate: int) -> tuple[RealAcoustics, RealAcoustics]:
+    """The measured responses and noises of ``acoustics`` at ``rate``: ``(training, held out)``, every
+    :data:`TEST_ROOMS_EVERY`-th room and loudspeaker in the second (:meth:`RealAcoustics.held_out`)."""
+    return RealAcoustics.load(acoustics, rate, **REAL_ACOUSTICS).held_out(TEST_ROOMS_EVERY)
+
+
+def in_held_out_rooms(utterances: Sequence[Utterance], folder: Path, rate: int, acoustics: Path) -> list[Utterance]:
+    """The utterances, each through one of the measured rooms that no training copy used (and one in
+    :data:`TEST_DEVICE` through the held-out loudspeaker too), as files in ``folder`` (kept when made before)."""
+    manifest = folder / "manifest.jsonl"
+    if manifest.is_file() and len(read_manifest(manifest)) == len(utterances):
+        return read_manifest(manifest)
+    held = real_acoustics(acoustics, rate)[1]
+    channel = dataclasses.replace(ChannelConfig.off(), real=dataclasses.replace(
+        held, device=TEST_DEVICE if held.devices else 0.0))
+    made = []
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, utt in enumerate(utterances):
+        path = folder / f"{index:05d}_{utt.id}.wav"
+        generator = torch.Generator().manual_seed(SEED_TEST_ROOMS + index)
+        write_audio(path, simulate_channel(load_audio(utt.audio, rate), rate, channel, generator), rate)
+        made.append(dataclasses.replace(utt, audio=str(path)))
+    write_manifest(manifest, made)
+    return made
 
 
 def through_8khz(utterances: Sequence[Utterance], folder: Path, rate: int) -> list[Utterance]:
@@ -492,6 +527,14 @@ def main() -> int:
                           exp / "test_8khz", rate)
     held_out = held_out_section(recognizer, sets["test"], variants, exp, "dev_test", known)
     narrowband = held_out_section(recognizer, narrow, variants[:3], exp, "dev_test_8khz", known)
+    rooms = ""
+    if (acoustics / "rirs").is_dir():
+        reverberant = in_held_out_rooms(sets["test"], exp / "test_rooms", rate, acoustics)
+        rooms = ("\n## The same speakers in rooms no training heard (measured rooms held out of the copies)\n\n"
+                 f"Each development-test recording through one of the {len(real_acoustics(acoustics, rate)[1].rooms)}"
+                 f" measured rooms of {acoustics} held out of every training copy (every {TEST_ROOMS_EVERY}th),"
+                 f" {TEST_DEVICE:.0%} also through a held-out loudspeaker's response; no noise.\n\n"
+                 + held_out_section(recognizer, reverberant, variants[:2], exp, "dev_test_rooms", known))
     text = (results_header("One English model: every shared corpus, real acoustics", started)
             + data_section(sets, train_set, copies, args.channel)
             + "\n## Held-out speakers (development test)\n\n"
@@ -503,6 +546,7 @@ def main() -> int:
             + held_out
             + "\n## The same speakers through 8 kHz (speechocean762 and AN4, resampled to 8 kHz files)\n\n"
             + narrowband
+            + rooms
             + "\n## Decoding chosen on the validation speakers\n\n"
             + (exp / "decoding_choices.md").read_text()
             + f"\nStored in `{exp / 'model.pt'}` and `{exp / 'model.onnx'}`: {recognizer.stored_decoding.summary()}. "
